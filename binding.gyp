@@ -1,0 +1,63 @@
+{
+  "variables": {
+    # Sanitizer builds: node-gyp rebuild --debug -- -Dsanitize=address (see scripts/test-asan.mjs)
+    "sanitize%": "",
+  },
+  "targets": [
+    {
+      "target_name": "node_hyper",
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/driver.cc",
+        "native/src/connection.cc",
+        "native/src/transport.cc",
+        "native/src/exchange.cc",
+        "native/src/wrap.cc",
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/include",
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED",
+      ],
+      # cargo-build.js builds the hyper archive (release) and prints it plus the system
+      # libraries rustc reports via --print native-static-libs.
+      "libraries": [
+        "<!@(node scripts/cargo-build.js)",
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++1y", "-std=gnu++20"],
+      "cflags": ["-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
+      "conditions": [
+        ["OS=='linux'", {
+          "ldflags": ["-Wl,--exclude-libs,ALL", "-Wl,--gc-sections", "-Wl,-z,now"],
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "GCC_ENABLE_CPP_EXCEPTIONS": "NO",
+            "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
+            "MACOSX_DEPLOYMENT_TARGET": "11.0",
+            "OTHER_LDFLAGS": ["-framework", "CoreFoundation", "-framework", "Security"],
+          },
+        }],
+        ["OS=='win'", {
+          "msvs_settings": {
+            "VCCLCompilerTool": { "ExceptionHandling": 0, "AdditionalOptions": ["/std:c++17"] },
+          },
+          "libraries": ["ws2_32.lib", "userenv.lib", "ntdll.lib", "bcrypt.lib"],
+        }],
+        ["sanitize=='address'", {
+          "cflags": ["-fsanitize=address", "-fno-omit-frame-pointer"],
+          "cflags_cc": ["-fsanitize=address", "-fno-omit-frame-pointer"],
+          "ldflags": ["-fsanitize=address"],
+        }],
+      ],
+    },
+  ],
+}

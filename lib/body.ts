@@ -1,0 +1,136 @@
+/**
+ * Response body: a Node `Readable` (so `pipeline()` works, and it is async-iterable) whose
+ * `_read()` asks hyper for the next chunk: that request is the backpressure.
+ */
+import { Readable } from 'node:stream'
+import type { NativeConnection } from './native.js'
+
+/** @internal */
+export const kPush = Symbol('push')
+/** @internal */
+export const kEnd = Symbol('end')
+/** @internal */
+export const kFail = Symbol('fail')
+
+export class ResponseBody extends Readable {
+  #native: NativeConnection | null
+  #id: number
+  #readPending: boolean
+  #ended = false
+  #dumping: Promise<void> | null = null
+  #dumpResolve: (() => void) | null = null
+  #dumpReject: ((e: Error) => void) | null = null
+
+  /** @internal */
+  constructor (native: NativeConnection, id: number, first: Buffer | null, ended: boolean) {
+    super({ highWaterMark: 64 * 1024 })
+    this.#native = native
+    this.#id = id
+    // The addon prefetches the first chunk: one read is outstanding unless it already arrived.
+    this.#readPending = first === null && !ended
+    if (first !== null) this.push(first)
+    if (ended) this.#finish()
+  }
+
+  override _read (): void {
+    if (this.#readPending || this.#ended || this.#dumping) return
+    this.#readPending = true
+    this.#native!.read(this.#id)
+  }
+
+  override _destroy (err: Error | null, cb: (error?: Error | null) => void): void {
+    if (!this.#ended && this.#native) {
+      // Not fully read: let the addon discard the rest so the connection stays usable.
+      this.#native.dump(this.#id)
+      this.#dumping ??= Promise.resolve()
+    }
+    cb(err)
+  }
+
+  /** @internal */
+  [kPush] (chunk: Buffer): void {
+    this.#readPending = false
+    if (this.#dumping || this.destroyed) return
+    this.push(chunk)
+  }
+
+  /** @internal */
+  [kEnd] (): void {
+    this.#finish()
+  }
+
+  /** @internal */
+  [kFail] (err: Error): void {
+    this.#ended = true
+    this.#native = null
+    if (this.#dumpReject) {
+      this.#dumpReject(err)
+      this.#dumpReject = this.#dumpResolve = null
+    }
+    this.destroy(err)
+  }
+
+  #finish (): void {
+    this.#ended = true
+    this.#readPending = false
+    this.#native = null
+    if (this.#dumpResolve) {
+      this.#dumpResolve()
+      this.#dumpReject = this.#dumpResolve = null
+    }
+    if (this.destroyed) return
+    if (this.#dumping) this.destroy()
+    else this.push(null)
+  }
+
+  /** Reads the whole body as a Buffer. */
+  async #collect (): Promise<Buffer> {
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of this) {
+      chunks.push(chunk as Buffer)
+      size += (chunk as Buffer).length
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+  }
+
+  /** Reads the whole body as UTF-8 text. */
+  async text (): Promise<string> {
+    return (await this.#collect()).toString('utf8')
+  }
+
+  /** Reads the whole body and parses it as JSON. */
+  async json<T = unknown> (): Promise<T> {
+    return JSON.parse(await this.text()) as T
+  }
+
+  /** Reads the whole body into an ArrayBuffer. */
+  async arrayBuffer (): Promise<ArrayBuffer> {
+    const b = await this.#collect()
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer
+  }
+
+  /** Reads the whole body into a Uint8Array. */
+  async bytes (): Promise<Uint8Array> {
+    const b = await this.#collect()
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+  }
+
+  /**
+   * Discards the rest of the body without buffering it (the addon reads and drops it), so the
+   * connection can serve the next request. Resolves when the body has ended.
+   */
+  dump (): Promise<void> {
+    if (this.#ended) {
+      if (!this.destroyed) this.destroy()
+      return Promise.resolve()
+    }
+    if (this.#dumping) return this.#dumping
+    this.#dumping = new Promise<void>((resolve, reject) => {
+      this.#dumpResolve = resolve
+      this.#dumpReject = reject
+    })
+    this.#native!.dump(this.#id)
+    return this.#dumping
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Error classes. Every runtime failure is a {@link HyperError} (or subclass) with a stable
+ * `code`; invalid input is an {@link InvalidArgumentError} (a `TypeError`).
+ */
+import type { NativeErrorInfo } from './native.js'
+
+/** hyper's `hyper_code` values mapped to stable codes. */
+export const HYPER_CODES: Readonly<Record<number, string>> = Object.freeze({
+  1: 'HYPER_ERROR',
+  2: 'HYPER_INVALID_ARG',
+  3: 'HYPER_UNEXPECTED_EOF',
+  4: 'HYPER_ABORTED_BY_CALLBACK',
+  5: 'HYPER_FEATURE_NOT_ENABLED',
+  6: 'HYPER_INVALID_PEER_MESSAGE',
+})
+
+export interface HyperErrorOptions {
+  cause?: unknown
+  hyperCode?: number
+  errno?: number
+  syscall?: string
+  requestSent?: boolean
+}
+
+/** Base class of every runtime error node-hyper reports. */
+export class HyperError extends Error {
+  /** Stable machine-readable code, e.g. `ECONNREFUSED`, `HYPER_INVALID_PEER_MESSAGE`. */
+  readonly code: string
+  /** hyper's numeric `hyper_code` when hyper reported the failure. */
+  readonly hyperCode?: number
+  /** libuv errno (negative) when a socket call failed. */
+  readonly errno?: number
+  /** The failing system call (`connect`, `read`, `write`, ...). */
+  readonly syscall?: string
+  /** Whether any byte of the request reached the socket (false means a retry is safe). */
+  readonly requestSent?: boolean
+
+  constructor (code: string, message: string, options: HyperErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.code = code
+    if (options.hyperCode !== undefined) this.hyperCode = options.hyperCode
+    if (options.errno !== undefined) this.errno = options.errno
+    if (options.syscall !== undefined) this.syscall = options.syscall
+    if (options.requestSent !== undefined) this.requestSent = options.requestSent
+  }
+}
+
+/** hyper rejected what the peer sent, or failed in a way it reported (code `HYPER_*`). */
+export class ProtocolError extends HyperError {}
+
+/** A socket operation failed; `code` is the errno name (`ECONNREFUSED`, `ECONNRESET`, ...). */
+export class SocketError extends HyperError {
+  /** Remote address, for connect errors. */
+  address?: string
+  /** Remote port, for connect errors. */
+  port?: number
+}
+
+/** The connection closed or was destroyed before the request completed (`ERR_CONNECTION_CLOSED`, `ERR_DESTROYED`, `ERR_CLOSED`). */
+export class ConnectionClosedError extends HyperError {}
+
+/** Invalid input (method, URL, header, body, option). Thrown before anything is sent. */
+export class InvalidArgumentError extends TypeError {
+  readonly code: string
+  /** The offending field, e.g. `method`, `headers.x-foo`, `path`. */
+  readonly field: string
+  constructor (code: string, field: string, message: string) {
+    super(message)
+    this.name = 'InvalidArgumentError'
+    this.code = code
+    this.field = field
+  }
+}
+
+/** Builds the typed error for what the addon reported. */
+export function errorFromNative (info: NativeErrorInfo, context?: string): HyperError {
+  const [localCode, hyperCode, message, errnoName, errno, syscall, requestSent] = info
+  const opts: HyperErrorOptions = { requestSent }
+  if (hyperCode) opts.hyperCode = hyperCode
+  if (errno !== undefined) opts.errno = errno
+  if (syscall) opts.syscall = syscall
+  const hyperPart = hyperCode ? ` (hyper: ${message})` : ''
+  if (localCode) {
+    const detail = errnoName ? ` (${syscall} ${errnoName})` : ''
+    return new ConnectionClosedError(localCode, `${message}${detail}`, opts)
+  }
+  if (errnoName) {
+    return new SocketError(errnoName, `${syscall || 'socket'} ${errnoName}${context ? ' ' + context : ''}${hyperPart}`, opts)
+  }
+  const code = HYPER_CODES[hyperCode] ?? 'HYPER_ERROR'
+  return new ProtocolError(code, message || code, opts)
+}

@@ -1,0 +1,17 @@
+/**
+ * node-hyper: an HTTP client for Node.js built on the hyper Rust library's C API.
+ * @packageDocumentation
+ */
+import { binding } from './native.js'
+
+export { Executor } from './executor.js'
+export { ClientConn, ClientResponse } from './client-conn.js'
+export type { ConnectOptions, ConnectTarget, RequestOptions, RequestBody, LookupFunction } from './client-conn.js'
+export { ResponseBody } from './body.js'
+export type { IncomingHeaders } from './headers.js'
+export type { HeadersInput } from './validate.js'
+export { HyperError, ProtocolError, SocketError, ConnectionClosedError, InvalidArgumentError, HYPER_CODES } from './errors.js'
+export type { HyperErrorOptions } from './errors.js'
+
+/** Version of the linked hyper library, e.g. `"1.12.0"`. */
+export const hyperVersion: string = binding.hyperVersion()

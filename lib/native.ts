@@ -1,0 +1,76 @@
+/**
+ * Loads the compiled addon (a prebuild from prebuilds/ or a local build from build/) and
+ * describes its (internal) shape. Not part of the public API.
+ * @internal
+ */
+import * as path from 'node:path'
+import * as fs from 'node:fs'
+
+/** Error details as the addon reports them: [localCode, hyperCode, message, errnoName, errno, syscall, requestSent]. */
+export type NativeErrorInfo = [string, number, string, string | undefined, number | undefined, string, boolean]
+/** Response head: [status, version, reason, rawHeaders, firstChunk, ended]. */
+export type NativeHead = [number, number, string, string[], Buffer | null, boolean]
+/** [errnoName, errno, syscall] when a connect could not even start. */
+export type NativeErrno = [string, number, string]
+
+export interface NativeExecutor {}
+export interface NativeConnection {
+  connectTcp(family: 4 | 6, address: string, port: number): NativeErrno | undefined
+  connectUnix(path: string): NativeErrno | undefined
+  request(id: number, method: string, uri: string, headers: string[], body?: Uint8Array): [string, number] | undefined
+  read(id: number): void
+  dump(id: number): void
+  close(): void
+  destroy(code?: string, message?: string): void
+}
+export interface NativeBinding {
+  Executor: new (onEvents: (events: unknown[]) => void) => NativeExecutor
+  Connection: new (executor: NativeExecutor, owner: object, options: object) => NativeConnection
+  hyperVersion(): string
+}
+
+export const EVENT_CONNECTED = 1
+export const EVENT_CONNECT_ERROR = 2
+export const EVENT_RESPONSE = 3
+export const EVENT_DATA = 4
+export const EVENT_END = 5
+export const EVENT_REQUEST_ERROR = 6
+export const EVENT_CLOSED = 7
+
+function packageRoot (): string {
+  let dir = __dirname
+  for (;;) {
+    const pj = path.join(dir, 'package.json')
+    if (fs.existsSync(pj)) {
+      try {
+        if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'node-hyper') return dir
+      } catch {}
+    }
+    const up = path.dirname(dir)
+    if (up === dir) throw new Error('node-hyper: cannot find the package root from ' + __dirname)
+    dir = up
+  }
+}
+
+function load (): NativeBinding {
+  const root = packageRoot()
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('node-gyp-build')(root) as NativeBinding
+  } catch (err) {
+    const e = err as Error
+    const libc = process.report?.getReport ? (process.report.getReport() as any)?.header?.glibcVersionRuntime : undefined
+    const lines = [
+      `node-hyper: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.version}, N-API ${process.versions.napi}${libc ? `, glibc ${libc}` : ''}).`,
+      `  cause: ${e.message.split('\n')[0]}`,
+      '  - If no prebuilt binary matches this platform, build from source: a Rust toolchain (cargo >= 1.75)',
+      '    and a C++17 compiler are needed; run `npm rebuild node-hyper --build-from-source`.',
+      '  - If the error mentions GLIBC_x.y, this system\'s glibc is older than the prebuild needs; build from source.',
+    ]
+    const wrapped = new Error(lines.join('\n'), { cause: err }) as Error & { code: string }
+    wrapped.code = 'ERR_NODE_HYPER_LOAD'
+    throw wrapped
+  }
+}
+
+export const binding: NativeBinding = load()

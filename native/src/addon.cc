@@ -1,0 +1,63 @@
+#include "addon.h"
+
+#include <vector>
+
+#include "driver.h"
+#include "wrap.h"
+
+namespace nodehyper {
+
+Addon::Addon(napi_env env) : env_(env) {
+  napi_add_async_cleanup_hook(env, OnCleanup, this, &cleanup_handle_);
+}
+
+Addon::~Addon() = default;
+
+void Addon::HandleClosed(int n) {
+  open_handles_ -= n;
+  if (cleaning_ && open_handles_ == 0 && cleanup_handle_) {
+    napi_async_cleanup_hook_handle h = cleanup_handle_;
+    cleanup_handle_ = nullptr;
+    napi_remove_async_cleanup_hook(h);
+  }
+}
+
+// Environment teardown (process exit, worker termination): tear down every connection
+// without running JS, close every uv handle, and finish once their close callbacks ran.
+void Addon::OnCleanup(napi_async_cleanup_hook_handle handle, void* arg) {
+  auto* self = static_cast<Addon*>(arg);
+  self->cleaning_ = true;
+  std::vector<Driver*> drivers(self->drivers_.begin(), self->drivers_.end());
+  for (Driver* d : drivers) d->Shutdown();
+  if (self->open_handles_ == 0 && self->cleanup_handle_) {
+    self->cleanup_handle_ = nullptr;
+    napi_remove_async_cleanup_hook(handle);
+  }
+}
+
+namespace {
+
+Napi::Value HyperVersion(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), hyper_version());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* addon = new Addon(env);
+  env.SetInstanceData<Addon>(addon);
+  Napi::Function executor = ExecutorWrap::Define(env);
+  Napi::Function connection = ConnectionWrap::Define(env);
+  addon->executor_ctor = Napi::Persistent(executor);
+  addon->connection_ctor = Napi::Persistent(connection);
+  exports.Set("Executor", executor);
+  exports.Set("Connection", connection);
+  exports.Set("hyperVersion", Napi::Function::New(env, HyperVersion, "hyperVersion"));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace nodehyper
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return nodehyper::Init(env, exports); }
+
+NODE_API_MODULE(node_hyper, InitModule)

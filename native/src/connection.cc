@@ -1,0 +1,642 @@
+#include "connection.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "addon.h"
+#include "driver.h"
+#include "wrap.h"
+
+namespace nodehyper {
+
+namespace {
+
+enum TaskKind : uintptr_t { kHandshakeTask = 1, kSendTask = 2, kBodyTask = 3 };
+
+// Every task we create is tagged non-NULL (hyper's own background tasks come back NULL-tagged).
+// Tags are values, never pointers: task and object addresses get reused (curl #9840).
+void* Tag(TaskKind kind, uint64_t id) {
+  return reinterpret_cast<void*>((static_cast<uintptr_t>(id) << 2) | kind);
+}
+
+constexpr int kTaskBudgetPerDrive = 64;
+
+}  // namespace
+
+ErrorInfo ErrorFromHyper(hyper_error* err) {
+  ErrorInfo info;
+  if (!err) {
+    info.hyper_code = HYPERE_ERROR;
+    info.message = "unknown hyper error";
+    return info;
+  }
+  info.hyper_code = hyper_error_code(err);
+  uint8_t buf[256];
+  size_t n = hyper_error_print(err, buf, sizeof buf);
+  if (n > sizeof buf) n = sizeof buf;
+  info.message.assign(reinterpret_cast<const char*>(buf), n);
+  return info;
+}
+
+Connection::Connection(Driver* driver, napi_env env, napi_value owner, const Options& opts, ConnectionWrap* wrap)
+    : driver_(driver), env_(env), wrap_(wrap), opts_(opts) {
+  napi_create_reference(env, owner, 0, &owner_);
+  driver_->Ref();
+  driver_->AddConnection(this);
+}
+
+Connection::~Connection() {
+  driver_->RemoveConnection(this);
+  if (owner_) napi_delete_reference(env_, owner_);
+  driver_->Unref();
+}
+
+void Connection::Unref() {
+  if (--refs_ == 0) delete this;
+}
+
+napi_value Connection::Owner() {
+  napi_value v = nullptr;
+  if (owner_) napi_get_reference_value(env_, owner_, &v);
+  if (!v) napi_get_undefined(env_, &v);
+  return v;
+}
+
+// ---------------------------------------------------------------- connect
+
+int Connection::StartTcp(int family, const std::string& address, int port, const char** syscall) {
+  if (state_ != State::kNew) {
+    *syscall = "connect";
+    return EISCONN;
+  }
+  if (int e = sock_.ConnectTcp(family, address, port, syscall)) return e;
+  return StartPoll();
+}
+
+int Connection::StartUnix(const std::string& path, const char** syscall) {
+  if (state_ != State::kNew) {
+    *syscall = "connect";
+    return EISCONN;
+  }
+  if (int e = sock_.ConnectUnix(path, syscall)) return e;
+  return StartPoll();
+}
+
+int Connection::StartPoll() {
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env_, &loop);
+  int r = uv_poll_init_socket(loop, &poll_, sock_.fd());
+  if (r != 0) {
+    sock_.Close();
+    return -r;
+  }
+  poll_.data = this;
+  poll_open_ = true;
+  Ref();  // released in OnPollClosed
+  driver_->addon()->HandleOpened(1);
+  state_ = State::kConnecting;
+  interest_ = UV_WRITABLE;
+  uv_poll_start(&poll_, UV_WRITABLE, OnPoll);
+  UpdateBusy();
+  return 0;
+}
+
+void Connection::OnPoll(uv_poll_t* h, int status, int events) {
+  auto* c = static_cast<Connection*>(h->data);
+  if (c->torn_down_) return;
+  c->Ref();
+  if (c->state_ == State::kConnecting) {
+    c->FinishConnect();
+  } else {
+    if (status < 0) {
+      if (!c->saved_errno_) {
+        c->saved_errno_ = status;  // libuv code (negative)
+        c->errno_syscall_ = "poll";
+      }
+      c->read_waker_.Wake();
+      c->write_waker_.Wake();
+    } else {
+      if (events & (UV_READABLE | UV_DISCONNECT)) c->read_waker_.Wake();
+      if (events & UV_WRITABLE) c->write_waker_.Wake();
+    }
+    c->Drive();
+  }
+  c->driver_->ScheduleDelivery();
+  c->Unref();
+}
+
+void Connection::FinishConnect() {
+  int err = sock_.FinishConnect();
+  if (err != 0) {
+    ErrorInfo info;
+    info.sys_errno = err;
+    info.syscall = "connect";
+    info.message = "connect failed";
+    Event ev{EventKind::kConnectError, this};
+    ev.error = std::make_unique<ErrorInfo>(info);
+    Emit(std::move(ev));
+    Teardown(false, &info);
+    return;
+  }
+  uv_poll_stop(&poll_);
+  interest_ = 0;
+  StartHandshake();
+  Drive();
+}
+
+void Connection::StartHandshake() {
+  exec_.reset(hyper_executor_new());
+  hyper_io* io = hyper_io_new();
+  hyper_io_set_userdata(io, this);
+  hyper_io_set_read(io, OnIoRead);
+  hyper_io_set_write(io, OnIoWrite);
+  hyper_clientconn_options* o = hyper_clientconn_options_new();
+  hyper_clientconn_options_set_preserve_header_case(o, opts_.preserve_header_case ? 1 : 0);
+  hyper_clientconn_options_set_preserve_header_order(o, opts_.preserve_header_order ? 1 : 0);
+  hyper_clientconn_options_http1_allow_multiline_headers(o, opts_.allow_multiline_headers ? 1 : 0);
+  hyper_clientconn_options_exec(o, exec_.get());
+  if (opts_.http2) hyper_clientconn_options_http2(o, 1);
+  hyper_task* t = hyper_clientconn_handshake(io, o);  // consumes io and options
+  state_ = State::kHandshaking;
+  if (!t) {
+    destroy_requested_ = true;
+    destroy_reason_.hyper_code = HYPERE_ERROR;
+    destroy_reason_.message = "hyper handshake could not be created";
+    return;
+  }
+  hyper_task_set_userdata(t, Tag(kHandshakeTask, 0));
+  hyper_executor_push(exec_.get(), t);
+}
+
+// ---------------------------------------------------------------- IO callbacks (inside poll)
+
+size_t Connection::OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept {
+  auto* c = static_cast<Connection*>(userdata);
+  if (c->poisoned_) return HYPER_IO_ERROR;
+  int err = 0;
+  long n = c->sock_.Recv(buf, len, &err);
+  if (n > 0) return static_cast<size_t>(n);
+  if (n == 0) {
+    c->peer_eof_ = true;
+    return 0;  // EOF, never "would block" (curl #11377)
+  }
+  if (err == EAGAIN) {
+    c->read_waker_.Store(hyper_context_waker(ctx));
+    return HYPER_IO_PENDING;
+  }
+  c->saved_errno_ = err;
+  c->errno_syscall_ = "read";
+  return HYPER_IO_ERROR;
+}
+
+size_t Connection::OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* buf, size_t len) noexcept {
+  auto* c = static_cast<Connection*>(userdata);
+  if (c->poisoned_) return HYPER_IO_ERROR;
+  int err = 0;
+  long n = c->sock_.Send(buf, len, &err);
+  if (n > 0) {
+    c->bytes_written_ += static_cast<uint64_t>(n);
+    return static_cast<size_t>(n);
+  }
+  if (n < 0 && err == EAGAIN) {
+    c->write_waker_.Store(hyper_context_waker(ctx));
+    return HYPER_IO_PENDING;
+  }
+  c->saved_errno_ = n < 0 ? err : EPIPE;
+  c->errno_syscall_ = "write";
+  return HYPER_IO_ERROR;
+}
+
+// ---------------------------------------------------------------- intents from JS
+
+void Connection::Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCell> upload) {
+  uint64_t id = ex->id;
+  exchanges_[id] = std::move(ex);
+  queue_.push_back(id);
+  if (upload) uploads_.push_back(std::move(upload));
+  UpdateBusy();
+  driver_->MarkDirty(this);
+}
+
+void Connection::WantRead(uint64_t id) {
+  auto it = exchanges_.find(id);
+  if (torn_down_ || it == exchanges_.end()) return;
+  if (!it->second->want_read) {
+    it->second->want_read = true;
+    want_read_.push_back(id);
+  }
+  driver_->MarkDirty(this);
+}
+
+void Connection::Dump(uint64_t id) {
+  auto it = exchanges_.find(id);
+  if (torn_down_ || it == exchanges_.end()) return;
+  it->second->discard = true;
+  WantRead(id);
+}
+
+void Connection::RequestClose() {
+  if (torn_down_) return;
+  close_requested_ = true;
+  driver_->MarkDirty(this);
+}
+
+void Connection::RequestDestroy(ErrorInfo why) {
+  if (torn_down_ || destroy_requested_) return;
+  destroy_requested_ = true;
+  destroy_reason_ = std::move(why);
+  poisoned_ = true;  // IO callbacks now fail: every task of this connection resolves
+  read_waker_.Wake();
+  write_waker_.Wake();
+  driver_->MarkDirty(this);
+}
+
+void Connection::DetachWrap() {
+  wrap_ = nullptr;
+  if (!torn_down_) Teardown(true, nullptr);
+  Unref();
+}
+
+void Connection::Shutdown() {
+  if (!torn_down_) Teardown(true, nullptr);
+}
+
+// ---------------------------------------------------------------- drive
+
+void Connection::Drive() {
+  if (torn_down_) return;
+  if (driving_) {
+    redrive_ = true;
+    return;
+  }
+  driving_ = true;
+  Ref();
+  int budget = kTaskBudgetPerDrive;
+  bool exhausted = false;
+  for (;;) {
+    redrive_ = false;
+    if (destroy_requested_) break;
+    StartPendingWork();
+    if (!PollExecutor(&budget)) {
+      exhausted = true;
+      break;
+    }
+    bool can_send = state_ == State::kReady && client_ && active_ == 0 && !queue_.empty() && !conn_task_done_;
+    if (!redrive_ && !can_send && want_read_.empty()) break;
+  }
+
+  if (conn_task_done_ && !destroy_requested_) {
+    // hyper finished the HTTP/1 connection (server close, Connection: close, error). Requests
+    // still waiting for their turn were never written: fail them as not sent.
+    ErrorInfo info;
+    info.local_code = "ERR_CONNECTION_CLOSED";
+    info.message = "the connection closed before the request was sent";
+    if (saved_errno_) {
+      info.sys_errno = saved_errno_;
+      info.syscall = errno_syscall_;
+    }
+    while (!queue_.empty()) {
+      uint64_t id = queue_.front();
+      queue_.pop_front();
+      auto it = exchanges_.find(id);
+      if (it != exchanges_.end()) FailExchange(it->second.get(), info);
+    }
+  }
+  EmitPendingHeads();
+
+  if (destroy_requested_) {
+    Teardown(false, &destroy_reason_);
+  } else if ((close_requested_ || conn_task_done_) && exchanges_.empty()) {
+    Teardown(false, nullptr);
+  } else if (exec_ == nullptr && state_ == State::kHandshaking) {
+    Teardown(false, nullptr);
+  }
+  if (!torn_down_) {
+    SweepUploads();
+    UpdateInterest();
+    UpdateBusy();
+    if (exhausted) driver_->MarkDirty(this);
+  }
+  driving_ = false;
+  Unref();  // may delete this
+}
+
+void Connection::StartPendingWork() {
+  if (state_ == State::kReady && client_ && !conn_task_done_) {
+    while (!queue_.empty() && (opts_.http2 || active_ == 0)) {
+      uint64_t id = queue_.front();
+      queue_.pop_front();
+      auto it = exchanges_.find(id);
+      if (it == exchanges_.end()) continue;
+      Exchange* ex = it->second.get();
+      ex->sent = true;
+      ex->written_at_send = bytes_written_;
+      if (!opts_.http2) active_ = id;
+      hyper_task* t = hyper_clientconn_send(client_.get(), ex->request.release());
+      if (!t) {
+        ErrorInfo info;
+        info.hyper_code = HYPERE_ERROR;
+        info.message = "hyper could not send the request";
+        FailExchange(ex, info);
+        continue;
+      }
+      hyper_task_set_userdata(t, Tag(kSendTask, id));
+      hyper_executor_push(exec_.get(), t);
+    }
+  }
+  if (!want_read_.empty()) {
+    std::vector<uint64_t> ids;
+    ids.swap(want_read_);
+    for (uint64_t id : ids) {
+      auto it = exchanges_.find(id);
+      if (it == exchanges_.end()) continue;
+      it->second->want_read = false;
+      Exchange* ex = it->second.get();
+      if (ex->body && !ex->body_task) {
+        hyper_task* t = hyper_body_data(ex->body.get());
+        if (!t) continue;
+        hyper_task_set_userdata(t, Tag(kBodyTask, id));
+        hyper_executor_push(exec_.get(), t);
+        ex->body_task = true;
+      }
+    }
+  }
+}
+
+bool Connection::PollExecutor(int* budget) {
+  if (!exec_) return true;
+  while (*budget > 0) {
+    hyper_task* task = hyper_executor_poll(exec_.get());
+    if (!task) return true;  // drained: nothing left to run until a waker fires
+    --*budget;
+    HandleTask(task);
+    if (torn_down_) return true;
+  }
+  return false;
+}
+
+void Connection::HandleTask(hyper_task* raw) {
+  HyperPtr<hyper_task> task(raw);
+  void* ud = hyper_task_userdata(raw);
+  hyper_task_return_type type = hyper_task_type(raw);  // read the type before taking the value
+  if (ud == nullptr) {
+    // hyper's own background task. On HTTP/1 that is the connection task: it ends once.
+    if (!opts_.http2) conn_task_done_ = true;
+    return;
+  }
+  void* value = hyper_task_value(raw);
+  HyperPtr<hyper_error> err(type == HYPER_TASK_ERROR ? static_cast<hyper_error*>(value) : nullptr);
+  uintptr_t tag = reinterpret_cast<uintptr_t>(ud);
+  uint64_t id = static_cast<uint64_t>(tag >> 2);
+  auto it = exchanges_.find(id);
+  Exchange* ex = it == exchanges_.end() ? nullptr : it->second.get();
+
+  switch (tag & 3) {
+    case kHandshakeTask:
+      if (type == HYPER_TASK_CLIENTCONN) {
+        client_.reset(static_cast<hyper_clientconn*>(value));
+        state_ = State::kReady;
+        Emit(Event{EventKind::kConnected, this});
+      } else {
+        ErrorInfo info = ErrorFromTask(err.get(), "handshake");
+        Event ev{EventKind::kConnectError, this};
+        ev.error = std::make_unique<ErrorInfo>(info);
+        Emit(std::move(ev));
+        destroy_requested_ = true;
+        destroy_reason_ = info;
+      }
+      break;
+    case kSendTask:
+      if (type == HYPER_TASK_RESPONSE) {
+        HyperPtr<hyper_response> resp(static_cast<hyper_response*>(value));
+        if (ex) OnResponse(ex, resp.get());
+      } else if (ex) {
+        ErrorInfo info = type == HYPER_TASK_ERROR ? ErrorFromTask(err.get(), "read") : ErrorInfo{};
+        if (type != HYPER_TASK_ERROR) {
+          info.hyper_code = HYPERE_ERROR;
+          info.message = "unexpected task result for a request";
+        }
+        FailExchange(ex, info);
+      }
+      break;
+    case kBodyTask:
+      if (ex) ex->body_task = false;
+      if (type == HYPER_TASK_BUF) {
+        HyperPtr<hyper_buf> chunk(static_cast<hyper_buf*>(value));
+        if (ex) OnBodyChunk(ex, chunk.release());
+      } else if (type == HYPER_TASK_EMPTY) {
+        if (ex) OnBodyEnd(ex);
+      } else if (ex) {
+        FailExchange(ex, ErrorFromTask(err.get(), "read"));
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+ErrorInfo Connection::ErrorFromTask(hyper_error* err, const char* syscall) {
+  ErrorInfo info = ErrorFromHyper(err);
+  if (saved_errno_) {
+    info.sys_errno = saved_errno_;
+    info.syscall = errno_syscall_;
+  }
+  (void)syscall;
+  return info;
+}
+
+void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
+  ex->head = CopyHead(resp);
+  ex->body.reset(hyper_response_body(resp));
+  pending_heads_.push_back(ex->id);
+  // Prefetch the first chunk: a small response then reaches JS in one crossing (head + body).
+  if (ex->body) {
+    hyper_task* t = hyper_body_data(ex->body.get());
+    if (t) {
+      hyper_task_set_userdata(t, Tag(kBodyTask, ex->id));
+      hyper_executor_push(exec_.get(), t);
+      ex->body_task = true;
+    }
+  }
+}
+
+void Connection::OnBodyChunk(Exchange* ex, hyper_buf* chunk) {
+  if (ex->discard) {
+    hyper_buf_free(chunk);
+    if (!ex->want_read) {
+      ex->want_read = true;
+      want_read_.push_back(ex->id);
+    }
+    return;
+  }
+  if (!ex->head_emitted) {
+    ex->head->first_chunk.reset(chunk);
+    return;
+  }
+  Event ev{EventKind::kData, this, ex->id};
+  ev.chunk.reset(chunk);
+  Emit(std::move(ev));
+}
+
+void Connection::OnBodyEnd(Exchange* ex) {
+  ex->body.reset();
+  if (!ex->head_emitted) {
+    ex->head->ended = true;
+    EmitHead(ex);
+  } else {
+    Emit(Event{EventKind::kEnd, this, ex->id});
+  }
+  RemoveExchange(ex->id);
+}
+
+void Connection::FailExchange(Exchange* ex, ErrorInfo info) {
+  if (ex->head && !ex->head_emitted) EmitHead(ex);
+  info.request_sent = ex->sent && bytes_written_ > ex->written_at_send;
+  Event ev{EventKind::kRequestError, this, ex->id};
+  ev.error = std::make_unique<ErrorInfo>(std::move(info));
+  Emit(std::move(ev));
+  RemoveExchange(ex->id);
+}
+
+void Connection::EmitHead(Exchange* ex) {
+  Event ev{EventKind::kResponse, this, ex->id};
+  ev.head = std::move(ex->head);
+  ex->head_emitted = true;
+  Emit(std::move(ev));
+}
+
+void Connection::EmitPendingHeads() {
+  for (uint64_t id : pending_heads_) {
+    auto it = exchanges_.find(id);
+    if (it != exchanges_.end() && !it->second->head_emitted && it->second->head) EmitHead(it->second.get());
+  }
+  pending_heads_.clear();
+}
+
+void Connection::RemoveExchange(uint64_t id) {
+  auto it = exchanges_.find(id);
+  if (it == exchanges_.end()) return;
+  // Never free a body that an outstanding body_data task borrows; those only go away with
+  // the executor (Teardown frees the executor before the exchanges).
+  if (it->second->body_task && exec_) return;
+  exchanges_.erase(it);
+  if (active_ == id) active_ = 0;
+}
+
+void Connection::Emit(Event&& ev) {
+  if (wrap_ == nullptr) return;  // nobody is listening any more
+  driver_->Push(std::move(ev));
+}
+
+// ---------------------------------------------------------------- interest, liveness, teardown
+
+void Connection::UpdateInterest() {
+  if (!poll_open_ || torn_down_ || state_ == State::kConnecting) return;
+  int want = 0;
+  if (read_waker_.Armed()) want |= UV_READABLE | UV_DISCONNECT;
+  if (write_waker_.Armed()) want |= UV_WRITABLE;
+  if (want == interest_) return;
+  if (want) {
+    int r = uv_poll_start(&poll_, want, OnPoll);
+    if (r != 0 && !saved_errno_) {
+      saved_errno_ = r;
+      errno_syscall_ = "poll";
+    }
+  } else {
+    uv_poll_stop(&poll_);
+  }
+  interest_ = want;
+}
+
+void Connection::UpdateBusy() {
+  bool busy = !torn_down_ && (state_ == State::kConnecting || state_ == State::kHandshaking || !exchanges_.empty());
+  if (busy == busy_) return;
+  busy_ = busy;
+  // While work is in flight the JS owner is pinned and the socket keeps the loop alive;
+  // an idle keep-alive connection holds neither (it can be collected, the process can exit).
+  uint32_t count;
+  if (busy) {
+    napi_reference_ref(env_, owner_, &count);
+    if (poll_open_) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+  } else {
+    napi_reference_unref(env_, owner_, &count);
+    if (poll_open_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  }
+}
+
+void Connection::SweepUploads() {
+  for (auto it = uploads_.begin(); it != uploads_.end();) {
+    if ((*it)->finished()) {
+      it = uploads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Connection::Teardown(bool silent, const ErrorInfo* why) {
+  if (torn_down_) return;
+  torn_down_ = true;
+  poisoned_ = true;
+  state_ = State::kClosed;
+  if (poll_open_) uv_poll_stop(&poll_);
+  interest_ = 0;
+  // Order matters: the executor first (drops every task, and with them hyper's io and every
+  // borrow of our bodies), then the objects we own, then the socket.
+  exec_.reset();
+  client_.reset();
+  if (!silent) {
+    ErrorInfo base;
+    if (why) {
+      base = *why;
+    } else {
+      base.local_code = "ERR_CONNECTION_CLOSED";
+      base.message = "the connection was closed";
+      if (saved_errno_) {
+        base.sys_errno = saved_errno_;
+        base.syscall = errno_syscall_;
+      }
+    }
+    // Fail in request order: queued requests first were issued earlier than nothing, but the
+    // active one (if any) was issued before all queued ones.
+    std::vector<uint64_t> ids;
+    if (active_) ids.push_back(active_);
+    for (auto& kv : exchanges_) {
+      if (kv.first != active_) ids.push_back(kv.first);
+    }
+    std::sort(ids.begin(), ids.end());
+    for (uint64_t id : ids) {
+      auto it = exchanges_.find(id);
+      if (it == exchanges_.end()) continue;
+      it->second->body_task = false;
+      FailExchange(it->second.get(), base);
+    }
+    Event ev{EventKind::kClosed, this};
+    if (why) ev.error = std::make_unique<ErrorInfo>(*why);
+    Emit(std::move(ev));
+  }
+  exchanges_.clear();
+  queue_.clear();
+  want_read_.clear();
+  pending_heads_.clear();
+  active_ = 0;
+  uploads_.clear();
+  read_waker_.Clear();
+  write_waker_.Clear();
+  UpdateBusy();
+  if (poll_open_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnPollClosed);
+  } else {
+    sock_.Close();
+  }
+}
+
+void Connection::OnPollClosed(uv_handle_t* h) {
+  auto* c = static_cast<Connection*>(h->data);
+  c->sock_.Close();
+  c->poll_open_ = false;
+  c->driver_->addon()->HandleClosed(1);
+  c->Unref();
+}
+
+}  // namespace nodehyper

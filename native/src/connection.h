@@ -1,0 +1,128 @@
+// Connection: one socket + one uv_poll_t + one hyper_executor + one hyper_clientconn.
+// hyper's IO callbacks read/write the non-blocking socket and park wakers; uv_poll readiness
+// wakes them and drives the executor until it has nothing left to run.
+#pragma once
+
+#include <deque>
+#include <list>
+#include <unordered_map>
+#include <vector>
+
+#include "common.h"
+#include "exchange.h"
+#include "transport.h"
+
+namespace nodehyper {
+
+class Driver;
+class ConnectionWrap;
+struct Event;
+
+class Connection {
+ public:
+  struct Options {
+    bool http2 = false;
+    bool preserve_header_case = true;
+    bool preserve_header_order = true;
+    bool allow_multiline_headers = false;
+  };
+  enum class State { kNew, kConnecting, kHandshaking, kReady, kClosed };
+
+  Connection(Driver* driver, napi_env env, napi_value owner, const Options& opts, ConnectionWrap* wrap);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void Ref() { ++refs_; }
+  void Unref();
+
+  // ---- intents from JS (never run inside hyper; they record, wake and mark dirty) ----
+  // Returns 0 or a positive errno; *syscall names the failing call.
+  int StartTcp(int family, const std::string& address, int port, const char** syscall);
+  int StartUnix(const std::string& path, const char** syscall);
+  void Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCell> upload);
+  void WantRead(uint64_t id);
+  void Dump(uint64_t id);
+  void RequestClose();                 // graceful: finish queued and in-flight work, then close
+  void RequestDestroy(ErrorInfo why);  // forced: fail everything now
+  void DetachWrap();                   // the JS handle was collected
+  void Shutdown();                     // environment teardown: no JS, close handles
+
+  // ---- driver side ----
+  void Drive();
+  napi_value Owner();
+  bool dirty() const { return dirty_; }
+  void set_dirty(bool d) { dirty_ = d; }
+  bool poisoned() const { return poisoned_; }
+  State state() const { return state_; }
+
+  // hyper IO callbacks
+  static size_t OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept;
+  static size_t OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* buf, size_t len) noexcept;
+
+ private:
+  ~Connection();
+  static void OnPoll(uv_poll_t* h, int status, int events);
+  static void OnPollClosed(uv_handle_t* h);
+  int StartPoll();
+  void FinishConnect();
+  void StartHandshake();
+  void StartPendingWork();
+  bool PollExecutor(int* budget);
+  void HandleTask(hyper_task* task);
+  void OnResponse(Exchange* ex, hyper_response* resp);
+  void OnBodyChunk(Exchange* ex, hyper_buf* chunk);
+  void OnBodyEnd(Exchange* ex);
+  void FailExchange(Exchange* ex, ErrorInfo info);
+  void EmitHead(Exchange* ex);
+  void EmitPendingHeads();
+  void RemoveExchange(uint64_t id);
+  void UpdateInterest();
+  void UpdateBusy();
+  void SweepUploads();
+  void Teardown(bool silent, const ErrorInfo* why);
+  ErrorInfo ErrorFromTask(hyper_error* err, const char* syscall);
+  void PushEvent(int kind, uint64_t id);
+  void Emit(Event&& ev);
+
+  Driver* driver_;
+  napi_env env_;
+  napi_ref owner_ = nullptr;
+  ConnectionWrap* wrap_;
+  Options opts_;
+  State state_ = State::kNew;
+  int refs_ = 1;  // the wrap
+
+  Socket sock_;
+  uv_poll_t poll_;
+  bool poll_open_ = false;
+  int interest_ = 0;
+  WakerSlot read_waker_;
+  WakerSlot write_waker_;
+
+  ExecutorPtr exec_;
+  HyperPtr<hyper_clientconn> client_;
+
+  std::unordered_map<uint64_t, std::unique_ptr<Exchange>> exchanges_;
+  std::deque<uint64_t> queue_;           // HTTP/1: waiting for the connection to be free
+  uint64_t active_ = 0;                  // HTTP/1: the exchange on the wire (0 = none)
+  std::vector<uint64_t> want_read_;
+  std::vector<uint64_t> pending_heads_;
+  std::list<std::unique_ptr<UploadCell>> uploads_;
+
+  int saved_errno_ = 0;
+  const char* errno_syscall_ = "";
+  uint64_t bytes_written_ = 0;
+  bool peer_eof_ = false;
+  bool poisoned_ = false;
+  bool conn_task_done_ = false;
+  bool close_requested_ = false;
+  bool destroy_requested_ = false;
+  ErrorInfo destroy_reason_;
+  bool torn_down_ = false;
+  bool driving_ = false;
+  bool redrive_ = false;
+  bool dirty_ = false;
+  bool busy_ = false;
+};
+
+}  // namespace nodehyper

@@ -1,0 +1,95 @@
+// Driver: the libuv side of hyper's executors for one event loop (the JS `Executor`).
+// Owns the dirty list (connections that JS asked something of), the event batch, and the
+// uv handles that drive dirty connections once per loop turn and deliver events to JS.
+#pragma once
+
+#include <vector>
+#include <unordered_set>
+
+#include "common.h"
+#include "exchange.h"
+
+namespace nodehyper {
+
+class Addon;
+class Connection;
+
+enum class EventKind : int32_t {
+  kConnected = 1,
+  kConnectError = 2,
+  kResponse = 3,
+  kData = 4,
+  kEnd = 5,
+  kRequestError = 6,
+  kClosed = 7,
+};
+
+struct Event {
+  Event(EventKind k, Connection* c, uint64_t id = 0) : kind(k), conn(c), request_id(id) {}
+  EventKind kind;
+  Connection* conn;  // holds a reference (Connection::Ref) until delivered
+  uint64_t request_id;
+  std::unique_ptr<ResponseHead> head;
+  HyperPtr<hyper_buf> chunk;
+  std::unique_ptr<ErrorInfo> error;
+};
+
+napi_value ErrorToJs(napi_env env, const ErrorInfo& e);
+
+class Driver {
+ public:
+  Driver(Addon* addon, napi_env env, napi_value callback, napi_value resource);
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  // Memory is reference counted: the JS wrapper, each connection, and each open uv handle.
+  void Ref() { ++refs_; }
+  void Unref();
+
+  napi_env env() const { return env_; }
+  Addon* addon() const { return addon_; }
+
+  void AddConnection(Connection* c) { connections_.insert(c); }
+  void RemoveConnection(Connection* c);
+
+  // JS recorded intent on `c`: drive it once this loop turn (uv_idle, started only while needed).
+  void MarkDirty(Connection* c);
+  void Push(Event&& ev);
+  // Called after a uv_poll callback drove a connection: deliver in this turn's check phase.
+  void ScheduleDelivery();
+  void DeliverEvents();
+
+  // The JS wrapper was collected.
+  void DetachWrap();
+  // Environment teardown: tear down every connection without calling JS, close handles.
+  void Shutdown();
+
+ private:
+  ~Driver();
+  static void OnIdle(uv_idle_t* h);
+  static void OnCheck(uv_check_t* h);
+  static void OnHandleClosed(uv_handle_t* h);
+  void DriveDirty();
+  void CloseHandles();
+
+  Addon* addon_;
+  napi_env env_;
+  napi_ref callback_ = nullptr;
+  napi_ref resource_ = nullptr;
+  napi_async_context async_context_ = nullptr;
+  uv_loop_t* loop_ = nullptr;
+  uv_idle_t idle_;
+  uv_check_t check_;
+  bool idle_active_ = false;
+  bool check_active_ = false;
+  bool delivering_ = false;
+  bool shut_down_ = false;
+  bool wrap_detached_ = false;
+  bool handles_closed_ = false;
+  int refs_ = 0;
+  std::vector<Connection*> dirty_;
+  std::vector<Event> events_;
+  std::unordered_set<Connection*> connections_;
+};
+
+}  // namespace nodehyper

@@ -1,0 +1,167 @@
+#include "transport.h"
+
+#include <cerrno>
+#include <cstring>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <afunix.h>
+#else
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#endif
+
+namespace nodehyper {
+
+namespace {
+int LastSocketError() {
+#ifdef _WIN32
+  int e = WSAGetLastError();
+  return (e == WSAEWOULDBLOCK) ? EAGAIN : e;
+#else
+  return errno;
+#endif
+}
+}  // namespace
+
+bool Socket::valid() const { return fd_ != kInvalid; }
+
+int Socket::Open(int family, const char** syscall) {
+  *syscall = "socket";
+#if defined(_WIN32)
+  uv_os_sock_t s = socket(family, SOCK_STREAM, 0);
+  if (s == INVALID_SOCKET) return LastSocketError();
+  u_long on = 1;
+  ioctlsocket(s, FIONBIO, &on);
+#elif defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+  int s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return errno;
+#else
+  int s = socket(family, SOCK_STREAM, 0);
+  if (s < 0) return errno;
+  fcntl(s, F_SETFD, FD_CLOEXEC);
+  fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK);
+#endif
+#if defined(SO_NOSIGPIPE)
+  int one = 1;
+  setsockopt(s, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+#endif
+  fd_ = s;
+  return 0;
+}
+
+int Socket::ConnectTcp(int family, const std::string& address, int port, const char** syscall) {
+  sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof ss);
+  socklen_t len;
+  int r;
+  if (family == 6) {
+    r = uv_ip6_addr(address.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss));
+    len = sizeof(sockaddr_in6);
+  } else {
+    r = uv_ip4_addr(address.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss));
+    len = sizeof(sockaddr_in);
+  }
+  if (r != 0) {
+    *syscall = "inet_pton";
+    return EINVAL;
+  }
+  if (int e = Open(family == 6 ? AF_INET6 : AF_INET, syscall)) return e;
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof one);
+  setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, reinterpret_cast<const char*>(&one), sizeof one);
+  *syscall = "connect";
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    int e = LastSocketError();
+#ifdef _WIN32
+    if (e == EAGAIN || e == WSAEINPROGRESS) return 0;
+#else
+    if (e == EINPROGRESS || e == EINTR) return 0;
+#endif
+    Close();
+    return e;
+  }
+  return 0;
+}
+
+int Socket::ConnectUnix(const std::string& path, const char** syscall) {
+  sockaddr_un sun;
+  std::memset(&sun, 0, sizeof sun);
+  if (path.size() >= sizeof sun.sun_path) {
+    *syscall = "connect";
+    return ENAMETOOLONG;
+  }
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.data(), path.size());
+  if (int e = Open(AF_UNIX, syscall)) return e;
+  *syscall = "connect";
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
+    int e = LastSocketError();
+#ifndef _WIN32
+    if (e == EINPROGRESS || e == EINTR) return 0;
+    // EAGAIN on a Unix socket means the listener's backlog is full: a real failure.
+#endif
+    Close();
+    return e;
+  }
+  return 0;
+}
+
+int Socket::FinishConnect() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&err), &len) != 0) return LastSocketError();
+  return err;
+}
+
+long Socket::Recv(uint8_t* buf, size_t len, int* err) noexcept {
+  for (;;) {
+#ifdef _WIN32
+    int n = recv(fd_, reinterpret_cast<char*>(buf), static_cast<int>(len > INT32_MAX ? INT32_MAX : len), 0);
+#else
+    ssize_t n = recv(fd_, buf, len, 0);
+#endif
+    if (n >= 0) return static_cast<long>(n);
+    int e = LastSocketError();
+    if (e == EINTR) continue;
+    *err = (e == EWOULDBLOCK) ? EAGAIN : e;
+    return -1;
+  }
+}
+
+long Socket::Send(const uint8_t* buf, size_t len, int* err) noexcept {
+#if defined(MSG_NOSIGNAL)
+  const int flags = MSG_NOSIGNAL;
+#else
+  const int flags = 0;
+#endif
+  for (;;) {
+#ifdef _WIN32
+    int n = send(fd_, reinterpret_cast<const char*>(buf), static_cast<int>(len > INT32_MAX ? INT32_MAX : len), flags);
+#else
+    ssize_t n = send(fd_, buf, len, flags);
+#endif
+    if (n >= 0) return static_cast<long>(n);
+    int e = LastSocketError();
+    if (e == EINTR) continue;
+    *err = (e == EWOULDBLOCK) ? EAGAIN : e;
+    return -1;
+  }
+}
+
+void Socket::Close() noexcept {
+  if (fd_ == kInvalid) return;
+#ifdef _WIN32
+  closesocket(fd_);
+#else
+  close(fd_);
+#endif
+  fd_ = kInvalid;
+}
+
+}  // namespace nodehyper

@@ -1,0 +1,222 @@
+#include "wrap.h"
+
+#include "addon.h"
+#include "connection.h"
+#include "driver.h"
+
+namespace nodehyper {
+
+namespace {
+
+// Type tags keep a Connection from being handed a foreign object as its executor.
+constexpr napi_type_tag kExecutorTag = {0x6e6f64656879ULL, 0x7065722d65786563ULL};
+
+Napi::Value ThrowType(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+bool GetLatin1(napi_env env, napi_value v, std::string* out) {
+  size_t len = 0;
+  if (napi_get_value_string_latin1(env, v, nullptr, 0, &len) != napi_ok) return false;
+  out->resize(len);
+  if (len == 0) return true;
+  size_t copied = 0;
+  // napi writes a NUL terminator: give it room (std::string keeps one past size()).
+  return napi_get_value_string_latin1(env, v, &(*out)[0], len + 1, &copied) == napi_ok;
+}
+
+bool GetBool(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value();
+  return dflt;
+}
+
+Napi::Value ErrnoResult(Napi::Env env, int err, const char* syscall) {
+  int uv_code = err < 0 ? err : uv_translate_sys_error(err);
+  Napi::Array a = Napi::Array::New(env, 3);
+  a.Set(uint32_t(0), Napi::String::New(env, uv_err_name(uv_code)));
+  a.Set(uint32_t(1), Napi::Number::New(env, uv_code));
+  a.Set(uint32_t(2), Napi::String::New(env, syscall));
+  return a;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Executor
+
+Napi::Function ExecutorWrap::Define(Napi::Env env) {
+  return DefineClass(env, "Executor", {});
+}
+
+ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutorWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    ThrowType(env, "Executor(onEvents): onEvents must be a function");
+    return;
+  }
+  Addon* addon = env.GetInstanceData<Addon>();
+  Napi::Object resource = Napi::Object::New(env);
+  driver_ = new Driver(addon, env, info[0], resource);
+  napi_type_tag_object(env, info.This(), &kExecutorTag);
+}
+
+ExecutorWrap::~ExecutorWrap() {
+  if (driver_) driver_->DetachWrap();
+}
+
+// ---------------------------------------------------------------- Connection
+
+Napi::Function ConnectionWrap::Define(Napi::Env env) {
+  return DefineClass(env, "Connection",
+                     {
+                         InstanceMethod<&ConnectionWrap::ConnectTcp>("connectTcp"),
+                         InstanceMethod<&ConnectionWrap::ConnectUnix>("connectUnix"),
+                         InstanceMethod<&ConnectionWrap::Request>("request"),
+                         InstanceMethod<&ConnectionWrap::Read>("read"),
+                         InstanceMethod<&ConnectionWrap::DumpBody>("dump"),
+                         InstanceMethod<&ConnectionWrap::Close>("close"),
+                         InstanceMethod<&ConnectionWrap::Destroy>("destroy"),
+                     });
+}
+
+ConnectionWrap::ConnectionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConnectionWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsObject() || !info[1].IsObject() || !info[2].IsObject()) {
+    ThrowType(env, "Connection(executor, owner, options): bad arguments");
+    return;
+  }
+  bool is_executor = false;
+  napi_check_object_type_tag(env, info[0], &kExecutorTag, &is_executor);
+  if (!is_executor) {
+    ThrowType(env, "Connection: executor must be a native Executor");
+    return;
+  }
+  ExecutorWrap* ew = ExecutorWrap::Unwrap(info[0].As<Napi::Object>());
+  if (!ew || !ew->driver()) {
+    ThrowType(env, "Connection: executor is not usable");
+    return;
+  }
+  Napi::Object o = info[2].As<Napi::Object>();
+  Connection::Options opts;
+  opts.http2 = GetBool(o, "http2", false);
+  opts.preserve_header_case = GetBool(o, "preserveHeaderCase", true);
+  opts.preserve_header_order = GetBool(o, "preserveHeaderOrder", true);
+  opts.allow_multiline_headers = GetBool(o, "allowMultilineHeaders", false);
+  conn_ = new Connection(ew->driver(), env, info[1], opts, this);
+}
+
+ConnectionWrap::~ConnectionWrap() {
+  if (conn_) conn_->DetachWrap();
+}
+
+Napi::Value ConnectionWrap::ConnectTcp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber())
+    return ThrowType(env, "connectTcp(family, address, port)");
+  int family = info[0].As<Napi::Number>().Int32Value();
+  std::string address = info[1].As<Napi::String>().Utf8Value();
+  int port = info[2].As<Napi::Number>().Int32Value();
+  const char* syscall = "connect";
+  int err = conn_->StartTcp(family, address, port, &syscall);
+  if (err) return ErrnoResult(env, err, syscall);
+  return env.Undefined();
+}
+
+Napi::Value ConnectionWrap::ConnectUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return ThrowType(env, "connectUnix(path)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  const char* syscall = "connect";
+  int err = conn_->StartUnix(path, &syscall);
+  if (err) return ErrnoResult(env, err, syscall);
+  return env.Undefined();
+}
+
+// request(id, method, uri, headers: string[], body?: Uint8Array) -> undefined | [field, hyperCode]
+Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsString() || !info[3].IsArray())
+    return ThrowType(env, "request(id, method, uri, headers, body)");
+  if (conn_->state() == Connection::State::kClosed) {
+    Napi::Array r = Napi::Array::New(env, 2);
+    r.Set(uint32_t(0), Napi::String::New(env, "connection"));
+    r.Set(uint32_t(1), Napi::Number::New(env, -1));
+    return r;
+  }
+  uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  RequestInput in;
+  if (!GetLatin1(env, info[1], &in.method) || !GetLatin1(env, info[2], &in.uri)) return ThrowType(env, "request: bad method or uri");
+  Napi::Array headers = info[3].As<Napi::Array>();
+  uint32_t n = headers.Length();
+  in.headers.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    napi_value v;
+    napi_get_element(env, headers, i, &v);
+    if (!GetLatin1(env, v, &in.headers[i])) return ThrowType(env, "request: header names and values must be strings");
+  }
+  const uint8_t* body_data = nullptr;
+  size_t body_len = 0;
+  bool has_body = false;
+  if (info.Length() > 4 && info[4].IsTypedArray()) {
+    Napi::TypedArray ta = info[4].As<Napi::TypedArray>();
+    if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "request: body must be a Uint8Array");
+    Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
+    body_data = u8.Data();
+    body_len = u8.ByteLength();
+    has_body = true;
+  }
+  std::string bad_field;
+  int code = 0;
+  hyper_request* req = BuildRequest(in, &bad_field, &code);
+  if (!req) {
+    Napi::Array r = Napi::Array::New(env, 2);
+    r.Set(uint32_t(0), Napi::String::New(env, bad_field));
+    r.Set(uint32_t(1), Napi::Number::New(env, code));
+    return r;
+  }
+  auto ex = std::make_unique<Exchange>(id);
+  ex->request.reset(req);
+  std::unique_ptr<UploadCell> cell;
+  if (has_body) {
+    cell = std::make_unique<UploadCell>(conn_);
+    if (body_len) cell->Write(hyper_buf_copy(body_data, body_len));
+    cell->End();
+    hyper_body* b = hyper_body_new();
+    hyper_body_set_userdata(b, cell.get());
+    hyper_body_set_data_func(b, UploadCell::OnData);
+    hyper_request_set_body(ex->request.get(), b);  // consumes b, even on failure
+  }
+  conn_->Enqueue(std::move(ex), std::move(cell));
+  return env.Undefined();
+}
+
+Napi::Value ConnectionWrap::Read(const Napi::CallbackInfo& info) {
+  if (info.Length() >= 1 && info[0].IsNumber())
+    conn_->WantRead(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value ConnectionWrap::DumpBody(const Napi::CallbackInfo& info) {
+  if (info.Length() >= 1 && info[0].IsNumber())
+    conn_->Dump(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value ConnectionWrap::Close(const Napi::CallbackInfo& info) {
+  conn_->RequestClose();
+  return info.Env().Undefined();
+}
+
+// destroy(code?, message?)
+Napi::Value ConnectionWrap::Destroy(const Napi::CallbackInfo& info) {
+  ErrorInfo why;
+  why.local_code = "ERR_DESTROYED";
+  why.message = "the connection was destroyed";
+  if (info.Length() >= 1 && info[0].IsString()) why.local_code = info[0].As<Napi::String>().Utf8Value();
+  if (info.Length() >= 2 && info[1].IsString()) why.message = info[1].As<Napi::String>().Utf8Value();
+  conn_->RequestDestroy(std::move(why));
+  return info.Env().Undefined();
+}
+
+}  // namespace nodehyper

@@ -1,0 +1,40 @@
+// JS-visible classes: Executor (a Driver) and Connection (a native connection handle).
+// The TypeScript layer in lib/ wraps these; they are not the public API.
+#pragma once
+
+#include "common.h"
+
+namespace nodehyper {
+
+class Driver;
+class Connection;
+
+class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit ExecutorWrap(const Napi::CallbackInfo& info);
+  ~ExecutorWrap() override;
+  Driver* driver() const { return driver_; }
+
+ private:
+  Driver* driver_ = nullptr;
+};
+
+class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit ConnectionWrap(const Napi::CallbackInfo& info);
+  ~ConnectionWrap() override;
+
+ private:
+  Napi::Value ConnectTcp(const Napi::CallbackInfo& info);
+  Napi::Value ConnectUnix(const Napi::CallbackInfo& info);
+  Napi::Value Request(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value DumpBody(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Connection* conn_ = nullptr;
+};
+
+}  // namespace nodehyper
