@@ -33,6 +33,6 @@ const cjs = require(path.join(root, 'dist', 'cjs', 'index.js'))
 const names = Object.keys(cjs).filter((n) => n !== 'default' && n !== '__esModule')
 fs.mkdirSync(path.join(root, 'dist', 'esm'), { recursive: true })
 fs.writeFileSync(path.join(root, 'dist', 'esm', 'index.mjs'),
-  `import cjs from '../cjs/index.js'\nexport const { ${names.join(', ')} } = cjs\nexport default cjs\n`)
+  `import { createRequire } from 'node:module'\nconst cjs = createRequire(import.meta.url)('../cjs/index.js')\nexport const { ${names.join(', ')} } = cjs\nexport default cjs\n`)
 fs.writeFileSync(path.join(root, 'dist', 'esm', 'index.d.mts'),
   `export * from '../cjs/index.js'\nimport * as nodeHyper from '../cjs/index.js'\nexport default nodeHyper\n`)

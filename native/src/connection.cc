@@ -62,6 +62,16 @@ napi_value Connection::Owner() {
   return v;
 }
 
+void Connection::PinOwner() {
+  uint32_t count;
+  if (owner_) napi_reference_ref(env_, owner_, &count);
+}
+
+void Connection::UnpinOwner() {
+  uint32_t count;
+  if (owner_) napi_reference_unref(env_, owner_, &count);
+}
+
 // ---------------------------------------------------------------- connect
 
 int Connection::StartTcp(int family, const std::string& address, int port, const char** syscall) {
@@ -238,6 +248,7 @@ void Connection::Dump(uint64_t id) {
 void Connection::RequestClose() {
   if (torn_down_) return;
   close_requested_ = true;
+  UpdateBusy();
   driver_->MarkDirty(this);
 }
 
@@ -248,6 +259,7 @@ void Connection::RequestDestroy(ErrorInfo why) {
   poisoned_ = true;  // IO callbacks now fail: every task of this connection resolves
   read_waker_.Wake();
   write_waker_.Wake();
+  UpdateBusy();
   driver_->MarkDirty(this);
 }
 
@@ -259,6 +271,28 @@ void Connection::DetachWrap() {
 
 void Connection::Shutdown() {
   if (!torn_down_) Teardown(true, nullptr);
+}
+
+std::string Connection::DebugState() const {
+  std::string s = "state=" + std::to_string(static_cast<int>(state_));
+  s += " exchanges=" + std::to_string(exchanges_.size());
+  s += " queued=" + std::to_string(queue_.size());
+  s += " active=" + std::to_string(active_);
+  s += " interest=" + std::to_string(interest_);
+  s += " read_waker=" + std::to_string(read_waker_.Armed());
+  s += " write_waker=" + std::to_string(write_waker_.Armed());
+  s += " conn_task_done=" + std::to_string(conn_task_done_);
+  s += " close_requested=" + std::to_string(close_requested_);
+  s += " torn_down=" + std::to_string(torn_down_);
+  s += " dirty=" + std::to_string(dirty_);
+  s += " busy=" + std::to_string(busy_);
+  s += " uploads=" + std::to_string(uploads_.size());
+  for (auto& kv : exchanges_) {
+    s += " [ex " + std::to_string(kv.first) + " sent=" + std::to_string(kv.second->sent) +
+         " body=" + std::to_string(kv.second->body != nullptr) + " body_task=" + std::to_string(kv.second->body_task) +
+         " head_emitted=" + std::to_string(kv.second->head_emitted) + "]";
+  }
+  return s;
 }
 
 // ---------------------------------------------------------------- drive
@@ -549,17 +583,19 @@ void Connection::UpdateInterest() {
 }
 
 void Connection::UpdateBusy() {
-  bool busy = !torn_down_ && (state_ == State::kConnecting || state_ == State::kHandshaking || !exchanges_.empty());
+  // Busy = JS may be awaiting something from this connection (connect, a response, a body
+  // chunk, close). JS promises form garbage cycles through the owner unless we pin it.
+  bool busy = !torn_down_ && (state_ == State::kConnecting || state_ == State::kHandshaking || !exchanges_.empty() ||
+                              close_requested_ || destroy_requested_);
   if (busy == busy_) return;
   busy_ = busy;
   // While work is in flight the JS owner is pinned and the socket keeps the loop alive;
   // an idle keep-alive connection holds neither (it can be collected, the process can exit).
-  uint32_t count;
   if (busy) {
-    napi_reference_ref(env_, owner_, &count);
+    PinOwner();
     if (poll_open_) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
   } else {
-    napi_reference_unref(env_, owner_, &count);
+    UnpinOwner();
     if (poll_open_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
   }
 }

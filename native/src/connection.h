@@ -47,9 +47,14 @@ class Connection {
   void DetachWrap();                   // the JS handle was collected
   void Shutdown();                     // environment teardown: no JS, close handles
 
+  // Internal state for diagnostics and tests.
+  std::string DebugState() const;
+
   // ---- driver side ----
   void Drive();
   napi_value Owner();
+  void PinOwner();
+  void UnpinOwner();
   bool dirty() const { return dirty_; }
   void set_dirty(bool d) { dirty_ = d; }
   bool poisoned() const { return poisoned_; }

@@ -124,7 +124,10 @@ void Driver::MarkDirty(Connection* c) {
 
 void Driver::Push(Event&& ev) {
   if (shut_down_) return;
+  // The event keeps the native connection alive and pins its JS owner until delivered: JS may
+  // be awaiting it through promises that nothing else references (a garbage cycle otherwise).
   ev.conn->Ref();
+  ev.conn->PinOwner();
   events_.push_back(std::move(ev));
 }
 
@@ -183,7 +186,10 @@ void Driver::DeliverEvents() {
       napi_set_element(env_, arr, i++, id);
       napi_set_element(env_, arr, i++, payload);
     }
-    for (Event& ev : batch) ev.conn->Unref();
+    for (Event& ev : batch) {
+      ev.conn->UnpinOwner();
+      ev.conn->Unref();
+    }
     batch.clear();  // frees anything ToJs did not consume
     napi_value cb, recv, result;
     napi_get_reference_value(env_, callback_, &cb);
@@ -236,7 +242,10 @@ void Driver::Shutdown() {
   // Tear down connections first (they may hold dirty/event references).
   std::vector<Connection*> conns(connections_.begin(), connections_.end());
   for (Connection* c : conns) c->Shutdown();
-  for (Event& ev : events_) ev.conn->Unref();
+  for (Event& ev : events_) {
+    ev.conn->UnpinOwner();
+    ev.conn->Unref();
+  }
   events_.clear();
   for (Connection* c : dirty_) {
     c->set_dirty(false);

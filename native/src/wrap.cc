@@ -77,6 +77,7 @@ Napi::Function ConnectionWrap::Define(Napi::Env env) {
                          InstanceMethod<&ConnectionWrap::DumpBody>("dump"),
                          InstanceMethod<&ConnectionWrap::Close>("close"),
                          InstanceMethod<&ConnectionWrap::Destroy>("destroy"),
+                         InstanceMethod<&ConnectionWrap::DebugState>("debugState"),
                      });
 }
 
@@ -219,4 +220,10 @@ Napi::Value ConnectionWrap::Destroy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+}  // namespace nodehyper
+
+namespace nodehyper {
+Napi::Value ConnectionWrap::DebugState(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), conn_->DebugState());
+}
 }  // namespace nodehyper

@@ -34,6 +34,7 @@ class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
   Napi::Value DumpBody(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
+  Napi::Value DebugState(const Napi::CallbackInfo& info);
   Connection* conn_ = nullptr;
 };
 

@@ -1,0 +1,175 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import http from 'node:http'
+import fs from 'node:fs'
+import { execFile } from 'node:child_process'
+import { Worker } from 'node:worker_threads'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { ClientConn } from '../dist/esm/index.mjs'
+
+const execFileP = promisify(execFile)
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+const openFds = () => fs.readdirSync('/proc/self/fd').length
+const gc = () => (globalThis as { gc?: () => void }).gc?.()
+
+let server: http.Server
+let port: number
+let connections = 0
+let closedSockets = 0
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    if (req.url === '/slow') {
+      // never answers on its own: used to terminate a worker mid-request
+      setTimeout(() => res.end('late'), 10_000).unref()
+      return
+    }
+    res.end('x'.repeat(100))
+  })
+  server.keepAliveTimeout = 60_000
+  server.on('connection', (s) => {
+    connections++
+    s.on('close', () => closedSockets++)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  port = (server.address() as { port: number }).port
+})
+
+afterAll(async () => {
+  server.closeAllConnections()
+  await new Promise((resolve) => server.close(resolve))
+})
+
+async function waitFor (cond: () => boolean, ms = 5000) {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting for condition')
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+describe('lifecycle', () => {
+  it('10,000 connect/request/close cycles keep fd count and RSS stable', async () => {
+    const cycle = async () => {
+      const conn = await ClientConn.connect({ host: '127.0.0.1', port })
+      const res = await conn.request({ path: '/' })
+      expect(await res.body.text()).toHaveLength(100)
+      await conn.close()
+    }
+    for (let i = 0; i < 500; i++) await cycle() // warm up allocators and JIT
+    gc()
+    const fds0 = openFds()
+    const rss0 = process.memoryUsage().rss
+    for (let i = 0; i < 10_000; i++) await cycle()
+    await new Promise((r) => setTimeout(r, 50)) // let uv close callbacks run
+    gc()
+    await new Promise((r) => setTimeout(r, 50))
+    const fds1 = openFds()
+    const rss1 = process.memoryUsage().rss
+    expect(fds1 - fds0).toBeLessThanOrEqual(2)
+    // A leak of one connection's state per cycle (>= ~1 KiB) would exceed this by far.
+    expect(rss1 - rss0).toBeLessThan(24 * 1024 * 1024)
+  }, 120_000)
+
+  it('regression: promises awaited on a connection survive GC when nothing else references it', async () => {
+    // connect(), request() and close() promises form a garbage cycle with the connection while
+    // the JS side awaits native events; the addon must pin the owner until they are delivered.
+    let stop = false
+    const churn = async () => {
+      while (!stop) {
+        gc()
+        await new Promise((r) => setImmediate(r))
+      }
+    }
+    const churning = churn()
+    for (let i = 0; i < 200; i++) {
+      await (async () => {
+        const conn = await ClientConn.connect({ host: '127.0.0.1', port })
+        const res = await conn.request({ path: '/' })
+        await res.body.text()
+        await conn.close()
+      })()
+    }
+    stop = true
+    await churning
+  })
+
+  it('an unreachable idle connection is collected and its socket closed', async () => {
+    const before = closedSockets
+    await (async () => {
+      const conn = await ClientConn.connect({ host: '127.0.0.1', port })
+      const res = await conn.request({ path: '/' })
+      await res.body.text()
+    })()
+    for (let i = 0; i < 50 && closedSockets === before; i++) {
+      gc()
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    expect(closedSockets).toBeGreaterThan(before)
+  })
+
+  it('close() in the middle of a request lets it finish, then closes', async () => {
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port })
+    const p = conn.request({ path: '/' })
+    const closing = conn.close()
+    const res = await p
+    expect(await res.body.text()).toHaveLength(100)
+    await closing
+    expect(conn.closed).toBe(true)
+  })
+
+  it('the process exits on its own with an idle keep-alive connection open', async () => {
+    const { stdout } = await execFileP(process.execPath, [fixture('idle-exit.mjs')], { timeout: 10_000 })
+    expect(stdout.trim()).toBe('ok')
+  })
+
+  it('an idle keep-alive connection uses ~0% CPU (no busy polling)', async () => {
+    const { stdout } = await execFileP(process.execPath, [fixture('idle-cpu.mjs'), '1000'], { timeout: 10_000 })
+    const r = JSON.parse(stdout)
+    expect(r.closed).toBe(false)
+    // A busy loop burns ~1,000,000 µs per second; an idle process a few hundred µs.
+    expect(r.cpuMicros).toBeLessThan(100_000)
+  })
+})
+
+describe('worker_threads', () => {
+  it('a worker runs requests and exits cleanly', async () => {
+    const w = new Worker(fixture('worker-requests.mjs'), { workerData: { port, count: 20, path: '/', close: true } })
+    const msgs: Array<{ status?: number, length?: number, done?: boolean }> = []
+    w.on('message', (m) => msgs.push(m))
+    const code = await new Promise<number>((resolve, reject) => {
+      w.on('error', reject)
+      w.on('exit', resolve)
+    })
+    expect(code).toBe(0)
+    expect(msgs.filter((m) => m.status === 200 && m.length === 100)).toHaveLength(20)
+    expect(msgs.at(-1)).toEqual({ done: true })
+  })
+
+  it('a worker exits on its own with an idle connection left open', async () => {
+    const w = new Worker(fixture('worker-requests.mjs'), { workerData: { port, count: 3, path: '/', close: false } })
+    const code = await new Promise<number>((resolve, reject) => {
+      w.on('error', reject)
+      w.on('exit', resolve)
+    })
+    expect(code).toBe(0)
+  })
+
+  it('terminating a worker mid-request does not crash and frees its socket', async () => {
+    for (let round = 0; round < 5; round++) {
+      const before = closedSockets
+      const conns = connections
+      const w = new Worker(fixture('worker-requests.mjs'), { workerData: { port, count: 1, path: '/slow', close: true } })
+      await waitFor(() => connections > conns)
+      await new Promise((r) => setTimeout(r, 20)) // the request is in flight
+      await w.terminate()
+      await waitFor(() => closedSockets > before)
+    }
+    // The main thread's own client still works afterwards.
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port })
+    const res = await conn.request({ path: '/' })
+    expect(res.status).toBe(200)
+    await res.body.dump()
+    await conn.close()
+  })
+})
