@@ -55,6 +55,11 @@ function packageRoot (): string {
 function load (): NativeBinding {
   const root = packageRoot()
   try {
+    // NODE_HYPER_BINARY selects a specific build (sanitizer runs, debugging); normally the
+    // prebuild for this platform or the local build is found by node-gyp-build.
+    const override = process.env.NODE_HYPER_BINARY
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    if (override) return require(path.resolve(override)) as NativeBinding
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('node-gyp-build')(root) as NativeBinding
   } catch (err) {
