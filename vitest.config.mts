@@ -1,7 +1,5 @@
 import { defineConfig } from 'vitest/config'
 
-process.env.VITE_CONFIG_NATIVE_IGNORE_WARNING ??= "true"
-
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
