@@ -22,12 +22,12 @@ export class ResponseBody extends Readable {
   #dumpReject: ((e: Error) => void) | null = null
 
   /** @internal */
-  constructor (native: NativeConnection, id: number, first: Buffer | null, ended: boolean) {
+  constructor (native: NativeConnection, id: number, first: Buffer | null, ended: boolean, readOutstanding: boolean) {
     super({ highWaterMark: 64 * 1024 })
     this.#native = native
     this.#id = id
-    // The addon prefetches the first chunk: one read is outstanding unless it already arrived.
-    this.#readPending = first === null && !ended
+    // The addon reads ahead at most one chunk while the head is on its way to JS.
+    this.#readPending = !ended && readOutstanding
     if (first !== null) this.push(first)
     if (ended) this.#finish()
   }

@@ -324,7 +324,7 @@ export class ClientConn {
         const p = this.#pending.get(id)
         if (!p) return
         const head = payload as NativeHead
-        const body = new ResponseBody(this.#native, id, head[4], head[5])
+        const body = new ResponseBody(this.#native, id, head[4], head[5], head[6])
         if (head[5]) this.#pending.delete(id)
         else p.body = body
         p.resolve(new ClientResponse(head, body))

@@ -8,8 +8,8 @@ import * as fs from 'node:fs'
 
 /** Error details as the addon reports them: [localCode, hyperCode, message, errnoName, errno, syscall, requestSent]. */
 export type NativeErrorInfo = [string, number, string, string | undefined, number | undefined, string, boolean]
-/** Response head: [status, version, reason, rawHeaders, firstChunk, ended]. */
-export type NativeHead = [number, number, string, string[], Buffer | null, boolean]
+/** Response head: [status, version, reason, rawHeaders, firstChunk, ended, readOutstanding]. */
+export type NativeHead = [number, number, string, string[], Buffer | null, boolean, boolean]
 /** [errnoName, errno, syscall] when a connect could not even start. */
 export type NativeErrno = [string, number, string]
 

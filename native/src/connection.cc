@@ -385,16 +385,18 @@ void Connection::StartPendingWork() {
       auto it = exchanges_.find(id);
       if (it == exchanges_.end()) continue;
       it->second->want_read = false;
-      Exchange* ex = it->second.get();
-      if (ex->body && !ex->body_task) {
-        hyper_task* t = hyper_body_data(ex->body.get());
-        if (!t) continue;
-        hyper_task_set_userdata(t, Tag(kBodyTask, id));
-        hyper_executor_push(exec_.get(), t);
-        ex->body_task = true;
-      }
+      PushBodyTask(it->second.get());
     }
   }
+}
+
+void Connection::PushBodyTask(Exchange* ex) {
+  if (!ex->body || ex->body_task || !exec_) return;
+  hyper_task* t = hyper_body_data(ex->body.get());
+  if (!t) return;
+  hyper_task_set_userdata(t, Tag(kBodyTask, ex->id));
+  hyper_executor_push(exec_.get(), t);
+  ex->body_task = true;
 }
 
 bool Connection::PollExecutor(int* budget) {
@@ -484,14 +486,7 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
   ex->body.reset(hyper_response_body(resp));
   pending_heads_.push_back(ex->id);
   // Prefetch the first chunk: a small response then reaches JS in one crossing (head + body).
-  if (ex->body) {
-    hyper_task* t = hyper_body_data(ex->body.get());
-    if (t) {
-      hyper_task_set_userdata(t, Tag(kBodyTask, ex->id));
-      hyper_executor_push(exec_.get(), t);
-      ex->body_task = true;
-    }
-  }
+  PushBodyTask(ex);
 }
 
 void Connection::OnBodyChunk(Exchange* ex, hyper_buf* chunk) {
@@ -504,8 +499,15 @@ void Connection::OnBodyChunk(Exchange* ex, hyper_buf* chunk) {
     return;
   }
   if (!ex->head_emitted) {
-    ex->head->first_chunk.reset(chunk);
-    return;
+    if (!ex->head->first_chunk) {
+      ex->head->first_chunk.reset(chunk);
+      // Read on while the head waits for delivery: if the body's end is already buffered
+      // (the common small-response case) the head event carries "ended" too, and the whole
+      // exchange costs one crossing into JS. At most one chunk is read ahead of JS.
+      PushBodyTask(ex);
+      return;
+    }
+    EmitHead(ex);  // a second chunk: the head goes first, then this chunk as data
   }
   Event ev{EventKind::kData, this, ex->id};
   ev.chunk.reset(chunk);
@@ -534,6 +536,7 @@ void Connection::FailExchange(Exchange* ex, ErrorInfo info) {
 
 void Connection::EmitHead(Exchange* ex) {
   Event ev{EventKind::kResponse, this, ex->id};
+  ex->head->read_outstanding = ex->body_task;
   ev.head = std::move(ex->head);
   ex->head_emitted = true;
   Emit(std::move(ev));

@@ -75,6 +75,7 @@ class Connection {
   bool PollExecutor(int* budget);
   void HandleTask(hyper_task* task);
   void OnResponse(Exchange* ex, hyper_response* resp);
+  void PushBodyTask(Exchange* ex);
   void OnBodyChunk(Exchange* ex, hyper_buf* chunk);
   void OnBodyEnd(Exchange* ex);
   void FailExchange(Exchange* ex, ErrorInfo info);

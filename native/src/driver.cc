@@ -49,7 +49,7 @@ static napi_value ToJs(napi_env env, Event& ev) {
     case EventKind::kResponse: {
       ResponseHead& h = *ev.head;
       napi_value arr, headers;
-      napi_create_array_with_length(env, 6, &arr);
+      napi_create_array_with_length(env, 7, &arr);
       napi_create_uint32(env, h.status, &v);
       napi_set_element(env, arr, 0, v);
       napi_create_int32(env, h.version, &v);
@@ -66,6 +66,8 @@ static napi_value ToJs(napi_env env, Event& ev) {
       }
       napi_get_boolean(env, h.ended, &v);
       napi_set_element(env, arr, 5, v);
+      napi_get_boolean(env, h.read_outstanding, &v);
+      napi_set_element(env, arr, 6, v);
       return arr;
     }
     case EventKind::kData:

@@ -48,6 +48,7 @@ struct ResponseHead {
   std::vector<std::string> headers;  // name, value, name, value... (wire case and order)
   HyperPtr<hyper_buf> first_chunk;
   bool ended = false;
+  bool read_outstanding = false;  // a body_data task is already pending for the next chunk
 };
 
 struct Exchange {
