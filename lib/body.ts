@@ -20,6 +20,8 @@ export class ResponseBody extends Readable {
   #dumping: Promise<void> | null = null
   #dumpResolve: (() => void) | null = null
   #dumpReject: ((e: Error) => void) | null = null
+  #error: Error | null = null
+  #deferredError: Error | null = null
 
   /** @internal */
   constructor (native: NativeConnection, id: number, first: Buffer | null, ended: boolean, readOutstanding: boolean) {
@@ -33,6 +35,12 @@ export class ResponseBody extends Readable {
   }
 
   override _read (): void {
+    if (this.#deferredError) {
+      const err = this.#deferredError
+      this.#deferredError = null
+      this.#destroyWith(err)
+      return
+    }
     if (this.#readPending || this.#ended || this.#dumping) return
     this.#readPending = true
     this.#native!.read(this.#id)
@@ -61,13 +69,29 @@ export class ResponseBody extends Readable {
 
   /** @internal */
   [kFail] (err: Error): void {
+    const wasReading = this.#readPending
     this.#ended = true
+    this.#readPending = false
     this.#native = null
+    this.#error = err
     if (this.#dumpReject) {
       this.#dumpReject(err)
       this.#dumpReject = this.#dumpResolve = null
     }
-    this.destroy(err)
+    if (this.destroyed) return
+    if (wasReading || this.listenerCount('error') > 0) {
+      this.#destroyWith(err)
+    } else {
+      // Nobody is reading yet (the error can arrive in the same batch as the head): keep
+      // the chunks already received readable and report the error to the first consumer.
+      this.#deferredError = err
+    }
+  }
+
+  /** Destroys with `err`, but like Node's IncomingMessage never emits 'error' with no listener. */
+  #destroyWith (err: Error): void {
+    if (this.listenerCount('error') > 0) this.destroy(err)
+    else this.destroy()
   }
 
   #finish (): void {
@@ -87,9 +111,14 @@ export class ResponseBody extends Readable {
   async #collect (): Promise<Buffer> {
     const chunks: Buffer[] = []
     let size = 0
-    for await (const chunk of this) {
-      chunks.push(chunk as Buffer)
-      size += (chunk as Buffer).length
+    if (this.destroyed && this.#error) throw this.#error
+    try {
+      for await (const chunk of this) {
+        chunks.push(chunk as Buffer)
+        size += (chunk as Buffer).length
+      }
+    } catch (err) {
+      throw this.#error ?? err
     }
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
   }
