@@ -112,6 +112,16 @@ export class ResponseBody extends Readable {
     const chunks: Buffer[] = []
     let size = 0
     if (this.destroyed && this.#error) throw this.#error
+    if (this.#ended && !this.#error && !this.destroyed && this.readableFlowing === null) {
+      // The whole body is already buffered (the common small-response case: it arrived with
+      // the head): take it synchronously instead of paying for an async iterator.
+      let chunk: Buffer | null
+      while ((chunk = this.read() as Buffer | null) !== null) {
+        chunks.push(chunk)
+        size += chunk.length
+      }
+      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+    }
     try {
       for await (const chunk of this) {
         chunks.push(chunk as Buffer)

@@ -123,10 +123,14 @@ void Connection::OnPoll(uv_poll_t* h, int status, int events) {
         c->saved_errno_ = status;  // libuv code (negative)
         c->errno_syscall_ = "poll";
       }
+      c->read_ready_ = true;
       c->read_waker_.Wake();
       c->write_waker_.Wake();
     } else {
-      if (events & (UV_READABLE | UV_DISCONNECT)) c->read_waker_.Wake();
+      if (events & (UV_READABLE | UV_DISCONNECT)) {
+        c->read_ready_ = true;
+        c->read_waker_.Wake();
+      }
       if (events & UV_WRITABLE) c->write_waker_.Wake();
     }
     c->Drive();
@@ -183,14 +187,27 @@ void Connection::StartHandshake() {
 size_t Connection::OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept {
   auto* c = static_cast<Connection*>(userdata);
   if (c->poisoned_) return HYPER_IO_ERROR;
+  if (!c->read_ready_) {
+    // The last recv drained the socket and poll has not reported it readable since: park the
+    // waker without a syscall. hyper re-polls its connection task several times per exchange
+    // (after a send, a body chunk, the body end) and each would otherwise cost an EAGAIN recv.
+    // uv_poll is level-triggered with READABLE interest while this waker is parked, so data
+    // that arrives later is reported.
+    c->read_waker_.Store(hyper_context_waker(ctx));
+    return HYPER_IO_PENDING;
+  }
   int err = 0;
   long n = c->sock_.Recv(buf, len, &err);
-  if (n > 0) return static_cast<size_t>(n);
+  if (n > 0) {
+    if (static_cast<size_t>(n) < len) c->read_ready_ = false;  // short read: drained for now
+    return static_cast<size_t>(n);
+  }
   if (n == 0) {
     c->peer_eof_ = true;
     return 0;  // EOF, never "would block" (curl #11377)
   }
   if (err == EAGAIN) {
+    c->read_ready_ = false;
     c->read_waker_.Store(hyper_context_waker(ctx));
     return HYPER_IO_PENDING;
   }

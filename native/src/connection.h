@@ -119,6 +119,7 @@ class Connection {
   const char* errno_syscall_ = "";
   uint64_t bytes_written_ = 0;
   bool peer_eof_ = false;
+  bool read_ready_ = true;  // false after a recv drained the socket, until poll says readable
   bool poisoned_ = false;
   bool conn_task_done_ = false;
   bool close_requested_ = false;
