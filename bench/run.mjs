@@ -8,6 +8,7 @@ import path from 'node:path'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
+import { chartSvg } from './chart.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
@@ -181,4 +182,5 @@ fs.mkdirSync(path.join(here, 'results'), { recursive: true })
 const file = path.join(here, 'results', `${result.date.slice(0, 19).replace(/:/g, '-')}.json`)
 fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n')
 fs.writeFileSync(path.join(here, 'results', 'latest.md'), `${result.date} — ${cpuModel}, Node ${process.version}, hyper ${hyperVersion}, undici ${result.versions.undici}\n\n` + lines.join('\n') + '\n')
-console.log(`\nwrote ${path.relative(process.cwd(), file)}`)
+fs.writeFileSync(path.join(here, 'results', 'latest.svg'), chartSvg(summary, `GET 1 KiB, ${CONNS} keep-alive connections, nginx (median of ${RUNS})`))
+console.log(`\nwrote ${path.relative(process.cwd(), file)}, results/latest.md, results/latest.svg`)
