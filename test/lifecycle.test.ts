@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process'
 import { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { ClientConn } from '../dist/esm/index.mjs'
+import { ClientConn, Executor } from '../dist/esm/index.mjs'
 
 const execFileP = promisify(execFile)
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
@@ -94,6 +94,16 @@ describe('lifecycle', () => {
     }
     stop = true
     await churning
+  })
+
+  it('connections can run on a separate Executor', async () => {
+    const executor = new Executor()
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port }, { executor })
+    expect(conn.executor).toBe(executor)
+    expect(conn.executor).not.toBe(Executor.default)
+    const res = await conn.request({ path: '/' })
+    expect(await res.body.text()).toHaveLength(100)
+    await conn.close()
   })
 
   it('an unreachable idle connection is collected and its socket closed', async () => {
