@@ -36,7 +36,7 @@ describe('C declarations', () => {
 
   it('every declared function is defined in the archive, and every exported hyper_* is declared', () => {
     if (!fs.existsSync(archive)) execFileSync(process.execPath, [path.join(root, 'scripts', 'cargo-build.js')], { stdio: 'ignore' })
-    const nm = execFileSync('nm', ['-g', '--defined-only', archive], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+    const nm = execFileSync('nm', ['-g', '--defined-only', archive], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] })
     const defined = new Set([...nm.matchAll(/^[0-9a-f]+ T (hyper_[a-z0-9_]+)$/gm)].map((m) => m[1]!))
     const declared = declaredFunctions()
     const missing = declared.filter((n) => !defined.has(n))
