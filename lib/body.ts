@@ -22,19 +22,34 @@ export class ResponseBody extends Readable {
   #dumpReject: ((e: Error) => void) | null = null
   #error: Error | null = null
   #deferredError: Error | null = null
+  #onConsume: (() => void) | null
 
   /** @internal */
-  constructor (native: NativeConnection, id: number, first: Buffer | null, ended: boolean, readOutstanding: boolean) {
-    super({ highWaterMark: 64 * 1024 })
+  constructor (native: NativeConnection, id: number, first: Buffer | null, ended: boolean, readOutstanding: boolean,
+    onConsume: (() => void) | null = null) {
+    // highWaterMark 0: no read-ahead of our own. Readable would otherwise call _read() to fill
+    // its buffer without any consumer, and _read() is how we learn that someone is reading (an
+    // unread body stays collectable). hyper already keeps at most one chunk in flight.
+    super({ highWaterMark: 0 })
     this.#native = native
     this.#id = id
+    this.#onConsume = onConsume
     // The addon reads ahead at most one chunk while the head is on its way to JS.
     this.#readPending = !ended && readOutstanding
     if (first !== null) this.push(first)
     if (ended) this.#finish()
   }
 
+  #consumed (): void {
+    if (this.#onConsume) {
+      const f = this.#onConsume
+      this.#onConsume = null
+      f()
+    }
+  }
+
   override _read (): void {
+    this.#consumed()
     if (this.#deferredError) {
       const err = this.#deferredError
       this.#deferredError = null
@@ -165,6 +180,7 @@ export class ResponseBody extends Readable {
       return Promise.resolve()
     }
     if (this.#dumping) return this.#dumping
+    this.#consumed()
     this.#dumping = new Promise<void>((resolve, reject) => {
       this.#dumpResolve = resolve
       this.#dumpReject = reject

@@ -4,10 +4,11 @@
  */
 import * as dns from 'node:dns'
 import * as net from 'node:net'
-import { binding, type NativeConnection, type NativeErrorInfo, type NativeHead, type NativeErrno,
-  EVENT_CONNECTED, EVENT_CONNECT_ERROR, EVENT_RESPONSE, EVENT_DATA, EVENT_END, EVENT_REQUEST_ERROR, EVENT_CLOSED } from './native.js'
+import { binding, type NativeConnection, type NativeErrorInfo, type NativeHead, type NativeErrno, type NativeInformational,
+  EVENT_CONNECTED, EVENT_CONNECT_ERROR, EVENT_RESPONSE, EVENT_DATA, EVENT_END, EVENT_REQUEST_ERROR, EVENT_CLOSED,
+  EVENT_DRAIN, EVENT_INFORMATIONAL } from './native.js'
 import { Executor, kOnEvent } from './executor.js'
-import { ConnectionClosedError, HyperError, InvalidArgumentError, SocketError, errorFromNative } from './errors.js'
+import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, RequestBodyError, SocketError, errorFromNative } from './errors.js'
 import { ResponseBody, kEnd, kFail, kPush } from './body.js'
 import { headersFromRaw, type IncomingHeaders } from './headers.js'
 import { flattenHeaders, hasHeader, validateMethod, validatePath, type HeadersInput } from './validate.js'
@@ -41,10 +42,35 @@ export interface ConnectOptions {
   family?: 0 | 4 | 6
   /** Value of the `Host` header sent by default (defaults to the target's host and port). */
   host?: string
+  /** Abort the connect (DNS, TCP connect, handshake). */
+  signal?: AbortSignal
+  /** Milliseconds allowed for TCP connect plus hyper's handshake (default 10,000; 0 = none). */
+  connectTimeout?: number
+  /** Default for {@link RequestOptions.headersTimeout} (default 300,000 ms; 0 = none). */
+  headersTimeout?: number
+  /** Default for {@link RequestOptions.bodyTimeout} (default 300,000 ms; 0 = none). */
+  bodyTimeout?: number
 }
 
-/** Request body accepted in this release: a string (UTF-8), Buffer, Uint8Array or other binary view. */
-export type RequestBody = string | Uint8Array | ArrayBuffer | ArrayBufferView
+/** Chunks a streamed request body may yield. */
+export type BodyChunk = string | Uint8Array | ArrayBufferView | ArrayBuffer
+
+/**
+ * Request body: a string (UTF-8) or binary value (sent with `Content-Length`), or a stream of
+ * chunks: a Node `Readable`, an async or sync iterable, or a Web `ReadableStream` (sent chunked
+ * unless you set `Content-Length`, with backpressure).
+ */
+export type RequestBody =
+  | string | Uint8Array | ArrayBuffer | ArrayBufferView
+  | AsyncIterable<BodyChunk> | Iterable<BodyChunk> | ReadableStream<BodyChunk>
+
+/** A 1xx response (HTTP/1), passed to {@link RequestOptions.onInformational}. */
+export interface InformationalResponse {
+  status: number
+  statusText: string
+  headers: IncomingHeaders
+  rawHeaders: string[]
+}
 
 export interface RequestOptions {
   /** HTTP method (default `GET`). */
@@ -53,8 +79,20 @@ export interface RequestOptions {
   path?: string
   /** Request headers: an object, `[name, value]` pairs, or a flat `[name, value, ...]` array. */
   headers?: HeadersInput
-  /** Request body; sent with `Content-Length`. */
+  /** Request body (see {@link RequestBody}). */
   body?: RequestBody | null
+  /** Abort the request: before it is sent, while waiting for the head, mid-upload or mid-body. */
+  signal?: AbortSignal
+  /** Milliseconds from sending the request to the response head (default: the connection's). */
+  headersTimeout?: number
+  /** Milliseconds the body may stay idle while the consumer is waiting for data (default: the connection's). */
+  bodyTimeout?: number
+  /** Send `Expect: 100-continue` and hold the body until a 100 (or a final response, or the wait) arrives. */
+  expectContinue?: boolean
+  /** How long to wait for the 100 before sending the body anyway (default 1,000 ms). */
+  expectContinueTimeout?: number
+  /** Called for each 1xx response (100, 102, 103 Early Hints, ...) before the final one. */
+  onInformational?: (res: InformationalResponse) => void
 }
 
 /** A response head with its streaming body. */
@@ -89,22 +127,55 @@ export class ClientResponse {
 interface Pending {
   resolve: (r: ClientResponse) => void
   reject: (e: Error) => void
+  /** Held strongly once someone reads it; until then weakly, so an unread body can be collected. */
   body: ResponseBody | null
+  bodyRef: WeakRef<ResponseBody> | null
+  responded: boolean
+  drain: (() => void) | null
+  uploadDone: boolean
+  signal: AbortSignal | undefined
+  onAbort: (() => void) | null
+  onInformational: ((res: InformationalResponse) => void) | undefined
 }
+
+// An unread, unreachable response body is discarded natively so the connection can move on.
+const bodyRegistry = new FinalizationRegistry<{ conn: WeakRef<ClientConn>, id: number }>((held) => {
+  held.conn.deref()?.[kDiscard](held.id)
+})
+const kDiscard = Symbol('discard')
 
 type State = 'connecting' | 'open' | 'closing' | 'closed'
 
 let nextRequestId = 1
+const noop = (): void => {}
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 
-function toBody (body: unknown): Uint8Array | undefined {
+type Streamed = AsyncIterable<unknown> | Iterable<unknown>
+
+function toBytes (chunk: unknown): Uint8Array | null {
+  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
+  if (chunk instanceof Uint8Array) return chunk
+  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk)
+  return null
+}
+
+/** A fixed body as bytes, a stream to pump, or nothing. */
+function toBody (body: unknown): Uint8Array | Streamed | undefined {
   if (body === undefined || body === null) return undefined
-  if (typeof body === 'string') return Buffer.from(body, 'utf8')
-  if (body instanceof Uint8Array) return body
-  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
-  if (body instanceof ArrayBuffer) return new Uint8Array(body)
+  const bytes = toBytes(body)
+  if (bytes) return bytes
+  if (typeof body === 'object' && (Symbol.asyncIterator in body || Symbol.iterator in body)) return body as Streamed
   throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'body',
-    `body must be a string, Buffer, Uint8Array or ArrayBuffer (got ${typeof body}); streaming bodies are not supported yet`)
+    `body must be a string, Buffer, Uint8Array, ArrayBuffer, Readable, (async) iterable or ReadableStream (got ${typeof body})`)
+}
+
+function validateTimeout (name: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', name, `${name} must be a non-negative number of milliseconds`)
+  }
+  return v
 }
 
 interface ResolvedTarget {
@@ -192,18 +263,24 @@ export class ClientConn {
   #state: State = 'connecting'
   #pending = new Map<number, Pending>()
   #hostHeader: string
+  #headersTimeout: number
+  #bodyTimeout: number
   #connect: { resolve: (c: ClientConn) => void, reject: (e: Error) => void, where: string, address?: string, port?: number } | null = null
   #closed: Promise<void> | null = null
   #closedResolve: (() => void) | null = null
   #destroyCause: Error | undefined
+  #self = new WeakRef(this)
 
-  private constructor (executor: Executor, options: ConnectOptions, hostHeader: string) {
+  private constructor (executor: Executor, options: ConnectOptions, hostHeader: string, connectTimeout: number) {
     this.#executor = executor
     this.#hostHeader = hostHeader
+    this.#headersTimeout = validateTimeout('headersTimeout', options.headersTimeout, 300_000)
+    this.#bodyTimeout = validateTimeout('bodyTimeout', options.bodyTimeout, 300_000)
     this.#native = new binding.Connection(executor.native, this, {
       preserveHeaderCase: options.preserveHeaderCase ?? true,
       preserveHeaderOrder: options.preserveHeaderOrder ?? true,
       allowMultilineHeaders: options.allowMultilineHeaders ?? false,
+      connectTimeout,
       http2: false,
     })
   }
@@ -220,12 +297,27 @@ export class ClientConn {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'options must be an object')
     const executor = options.executor ?? Executor.default
     if (!(executor instanceof Executor)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'executor', 'executor must be an Executor')
+    const connectTimeout = validateTimeout('connectTimeout', options.connectTimeout, 10_000)
+    const signal = options.signal
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'signal', 'signal must be an AbortSignal')
+    if (signal?.aborted) throw new AbortError(signal.reason)
     const t = resolveTarget(target, options)
     let address = ''
     let family: 4 | 6 = 4
-    if (t.kind === 'tcp') ({ address, family } = await lookupAddress(t.hostname, options))
-    const conn = new ClientConn(executor, options, t.hostHeader)
-    return conn.#start(t, address, family)
+    if (t.kind === 'tcp') {
+      const lookup = lookupAddress(t.hostname, options)
+      ;({ address, family } = signal ? await raceAbort(lookup, signal) : await lookup)
+    }
+    const conn = new ClientConn(executor, options, t.hostHeader, connectTimeout)
+    const connecting = conn.#start(t, address, family)
+    if (!signal) return connecting
+    const onAbort = (): void => conn.#abortConnect(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      return await connecting
+    } finally {
+      signal.removeEventListener('abort', onAbort)
+    }
   }
 
   #start (t: ResolvedTarget, address: string, family: 4 | 6): Promise<ClientConn> {
@@ -243,6 +335,15 @@ export class ClientConn {
         this.#connect.port = t.port
       }
     })
+  }
+
+  #abortConnect (reason: unknown): void {
+    if (!this.#connect) return
+    const c = this.#connect
+    this.#connect = null
+    this.#state = 'closed'
+    this.#native.destroy('ABORT_ERR', 'connect aborted')
+    c.reject(new AbortError(reason))
   }
 
   /** The executor this connection runs on. */
@@ -268,35 +369,130 @@ export class ClientConn {
     let method: string
     let path: string
     let headers: string[]
-    let body: Uint8Array | undefined
+    let body: Uint8Array | Streamed | undefined
+    let headersTimeout: number
+    let bodyTimeout: number
+    let continueMs = 0
+    const signal = options?.signal
     try {
       if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'request options must be an object')
       method = options.method === undefined ? 'GET' : validateMethod(options.method)
       path = options.path === undefined ? '/' : validatePath(options.path)
       headers = flattenHeaders(options.headers)
       body = toBody(options.body)
+      headersTimeout = validateTimeout('headersTimeout', options.headersTimeout, this.#headersTimeout)
+      bodyTimeout = validateTimeout('bodyTimeout', options.bodyTimeout, this.#bodyTimeout)
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'signal', 'signal must be an AbortSignal')
+      if (options.onInformational !== undefined && typeof options.onInformational !== 'function') {
+        throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'onInformational', 'onInformational must be a function')
+      }
+      if (options.expectContinue) {
+        continueMs = validateTimeout('expectContinueTimeout', options.expectContinueTimeout, 1000) || 1
+      }
     } catch (err) {
       return Promise.reject(err)
     }
+    if (signal?.aborted) return Promise.reject(new AbortError(signal.reason))
     if (this.#state !== 'open') {
       return Promise.reject(new ConnectionClosedError('ERR_CLOSED', this.#state === 'connecting' ? 'the connection is not open yet' : 'the connection is closed'))
     }
     if (!hasHeader(headers, 'host')) headers.unshift('Host', this.#hostHeader)
+    const streamed = body !== undefined && !(body instanceof Uint8Array)
     const framed = hasHeader(headers, 'content-length') || hasHeader(headers, 'transfer-encoding')
+    const upper = method.toUpperCase()
     if (!framed) {
-      if (body !== undefined) headers.push('Content-Length', String(body.byteLength))
-      else if (BODY_METHODS.has(method.toUpperCase())) headers.push('Content-Length', '0')
+      if (body instanceof Uint8Array) headers.push('Content-Length', String(body.byteLength))
+      // hyper sends an unknown-length body as chunked, except for GET, HEAD and CONNECT, where it
+      // would drop it silently: say chunked explicitly there.
+      else if (streamed && (upper === 'GET' || upper === 'HEAD' || upper === 'CONNECT')) headers.push('Transfer-Encoding', 'chunked')
+      else if (body === undefined && BODY_METHODS.has(upper)) headers.push('Content-Length', '0')
     }
+    if (continueMs && body !== undefined && !hasHeader(headers, 'expect')) headers.push('Expect', '100-continue')
+    if (body === undefined) continueMs = 0
     const id = nextRequestId++
-    const bad = this.#native.request(id, method, path, headers, body)
+    const bad = this.#native.request(id, method, path, headers, streamed ? true : body as Uint8Array | undefined,
+      headersTimeout, bodyTimeout, continueMs, options.onInformational !== undefined)
     if (bad) {
       const [field, code] = bad
       if (field === 'connection') return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the connection is closed'))
       return Promise.reject(new InvalidArgumentError('ERR_INVALID_ARG_VALUE', field, `hyper rejected the request's ${field} (hyper code ${code})`))
     }
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, body: null })
+      const p: Pending = {
+        resolve, reject, body: null, bodyRef: null, responded: false, drain: null, uploadDone: !streamed,
+        signal, onAbort: null, onInformational: options.onInformational,
+      }
+      this.#pending.set(id, p)
+      if (signal) {
+        p.onAbort = () => this.#abortRequest(id, signal.reason)
+        signal.addEventListener('abort', p.onAbort, { once: true })
+      }
+      if (streamed) void this.#pump(id, p, body as Streamed)
     })
+  }
+
+  /** Feeds a streamed request body to the addon, waiting for drain events (backpressure). */
+  async #pump (id: number, p: Pending, source: Streamed): Promise<void> {
+    try {
+      for await (const chunk of source as AsyncIterable<unknown>) {
+        if (p.uploadDone) return
+        const bytes = toBytes(chunk)
+        if (!bytes) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'body', `request body chunks must be strings or binary, got ${typeof chunk}`)
+        if (bytes.byteLength === 0) continue
+        const r = this.#native.write(id, bytes)
+        if (r < 0) return
+        if (r === 0) await new Promise<void>((resolve) => { p.drain = resolve })
+      }
+      if (!p.uploadDone) {
+        p.uploadDone = true
+        this.#native.end(id)
+      }
+    } catch (err) {
+      if (p.uploadDone || this.#pending.get(id) !== p) return
+      p.uploadDone = true
+      // The user's stream failed: abort the request (HTTP/1: hyper fails the connection) and
+      // report what the stream threw as the cause.
+      this.#native.failUpload(id)
+      this.#settle(id, p, new RequestBodyError('ERR_REQUEST_BODY', `the request body stream failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
+    }
+  }
+
+  #abortRequest (id: number, reason: unknown): void {
+    const p = this.#pending.get(id)
+    if (!p) return
+    // 0: still queued, removed (the connection stays usable); 1: on the wire, the connection is
+    // closed (HTTP/1 cannot abandon an exchange midway); 2: hyper already finished it.
+    this.#native.abort(id)
+    this.#settle(id, p, new AbortError(reason))
+  }
+
+  /** Fails a pending request (or its body stream) and releases everything it holds. */
+  #settle (id: number, p: Pending, err: Error): void {
+    this.#pending.delete(id)
+    this.#cleanup(p)
+    const body = p.body ?? p.bodyRef?.deref()
+    if (p.responded) body?.[kFail](err)
+    else p.reject(err)
+  }
+
+  #cleanup (p: Pending): void {
+    p.uploadDone = true
+    if (p.drain) {
+      p.drain()
+      p.drain = null
+    }
+    if (p.onAbort && p.signal) p.signal.removeEventListener('abort', p.onAbort)
+    p.onAbort = null
+  }
+
+  /** @internal an unread response body was garbage-collected: discard the rest natively. */
+  [kDiscard] (id: number): void {
+    if (this.#pending.has(id)) {
+      const p = this.#pending.get(id)!
+      this.#pending.delete(id)
+      this.#cleanup(p)
+      this.#native.dump(id)
+    }
   }
 
   /** Closes gracefully: queued and in-flight requests finish first. Resolves once closed. */
@@ -324,28 +520,64 @@ export class ClientConn {
         const p = this.#pending.get(id)
         if (!p) return
         const head = payload as NativeHead
-        const body = new ResponseBody(this.#native, id, head[4], head[5], head[6])
-        if (head[5]) this.#pending.delete(id)
-        else p.body = body
-        p.resolve(new ClientResponse(head, body))
+        p.responded = true
+        if (head[5]) {
+          // complete on arrival: nothing more will come for it
+          this.#pending.delete(id)
+          this.#cleanup(p)
+          p.resolve(new ClientResponse(head, new ResponseBody(this.#native, id, head[4], true, false)))
+          return
+        }
+        const body = new ResponseBody(this.#native, id, head[4], false, head[6], () => { p.body = body })
+        p.bodyRef = new WeakRef(body)
+        bodyRegistry.register(body, { conn: this.#self, id })
+        const resolve = p.resolve
+        // Drop the settle functions: they reach the resolved promise and through it the
+        // response, which would keep an unread body alive.
+        p.resolve = p.reject = noop
+        resolve(new ClientResponse(head, body))
         return
       }
-      case EVENT_DATA:
-        this.#pending.get(id)?.body?.[kPush](payload as Buffer)
+      case EVENT_DATA: {
+        const p = this.#pending.get(id)
+        ;(p?.body ?? p?.bodyRef?.deref())?.[kPush](payload as Buffer)
         return
+      }
       case EVENT_END: {
         const p = this.#pending.get(id)
+        if (!p) return
         this.#pending.delete(id)
-        p?.body?.[kEnd]()
+        if (!p.uploadDone) p.uploadDone = true
+        this.#cleanup(p)
+        ;(p.body ?? p.bodyRef?.deref())?.[kEnd]()
         return
       }
       case EVENT_REQUEST_ERROR: {
         const p = this.#pending.get(id)
         if (!p) return
-        this.#pending.delete(id)
-        const err = this.#error(payload as NativeErrorInfo)
-        if (p.body) p.body[kFail](err)
-        else p.reject(err)
+        this.#settle(id, p, this.#error(payload as NativeErrorInfo))
+        return
+      }
+      case EVENT_DRAIN: {
+        const p = this.#pending.get(id)
+        if (p?.drain) {
+          const d = p.drain
+          p.drain = null
+          d()
+        }
+        return
+      }
+      case EVENT_INFORMATIONAL: {
+        const p = this.#pending.get(id)
+        if (!p?.onInformational) return
+        const [status, , reason, rawHeaders] = payload as NativeInformational
+        try {
+          p.onInformational({ status, statusText: reason, rawHeaders, headers: headersFromRaw(rawHeaders) })
+        } catch (err) {
+          // A throwing callback aborts its request; the error is the cause.
+          this.#native.abort(id)
+          this.#settle(id, p, new HyperError('ERR_CALLBACK', `onInformational threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
+        }
         return
       }
       case EVENT_CONNECTED:
@@ -368,11 +600,7 @@ export class ClientConn {
           this.#connect.reject(err)
           this.#connect = null
         }
-        for (const [pid, p] of this.#pending) {
-          this.#pending.delete(pid)
-          if (p.body) p.body[kFail](err)
-          else p.reject(err)
-        }
+        for (const [pid, p] of this.#pending) this.#settle(pid, p, err)
         this.#closedResolve?.()
         this.#closedResolve = null
         if (!this.#closed) this.#closed = Promise.resolve()
@@ -387,4 +615,14 @@ export class ClientConn {
     }
     return err
   }
+}
+
+/** Rejects with an AbortError as soon as `signal` aborts (the underlying work is abandoned). */
+function raceAbort<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new AbortError(signal.reason))
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e) })
+  })
 }

@@ -60,6 +60,19 @@ export class SocketError extends HyperError {
 /** The connection closed or was destroyed before the request completed (`ERR_CONNECTION_CLOSED`, `ERR_DESTROYED`, `ERR_CLOSED`). */
 export class ConnectionClosedError extends HyperError {}
 
+/** The operation was aborted through an `AbortSignal` (`code` `ABORT_ERR`; `cause` is the signal's reason). */
+export class AbortError extends HyperError {
+  constructor (reason?: unknown) {
+    super('ABORT_ERR', reason instanceof Error && reason.message ? `the operation was aborted: ${reason.message}` : 'the operation was aborted', { cause: reason })
+  }
+}
+
+/** A connect, response-head or body-idle timeout (`ERR_CONNECT_TIMEOUT`, `ERR_HEADERS_TIMEOUT`, `ERR_BODY_TIMEOUT`). */
+export class TimeoutError extends HyperError {}
+
+/** The request body source (stream or iterable) threw (`ERR_REQUEST_BODY`; `cause` is what it threw). */
+export class RequestBodyError extends HyperError {}
+
 /** Invalid input (method, URL, header, body, option). Thrown before anything is sent. */
 export class InvalidArgumentError extends TypeError {
   readonly code: string
@@ -81,6 +94,7 @@ export function errorFromNative (info: NativeErrorInfo, context?: string): Hyper
   if (errno !== undefined) opts.errno = errno
   if (syscall) opts.syscall = syscall
   const hyperPart = hyperCode ? ` (hyper: ${message})` : ''
+  if (localCode.endsWith('_TIMEOUT')) return new TimeoutError(localCode, message, opts)
   if (localCode) {
     const detail = errnoName ? ` (${syscall} ${errnoName})` : ''
     return new ConnectionClosedError(localCode, `${message}${detail}`, opts)

@@ -6,11 +6,11 @@ import { binding } from './native.js'
 
 export { Executor } from './executor.js'
 export { ClientConn, ClientResponse } from './client-conn.js'
-export type { ConnectOptions, ConnectTarget, RequestOptions, RequestBody, LookupFunction } from './client-conn.js'
+export type { ConnectOptions, ConnectTarget, RequestOptions, RequestBody, BodyChunk, InformationalResponse, LookupFunction } from './client-conn.js'
 export { ResponseBody } from './body.js'
 export type { IncomingHeaders } from './headers.js'
 export type { HeadersInput } from './validate.js'
-export { HyperError, ProtocolError, SocketError, ConnectionClosedError, InvalidArgumentError, HYPER_CODES } from './errors.js'
+export { HyperError, ProtocolError, SocketError, ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, HYPER_CODES } from './errors.js'
 export type { HyperErrorOptions } from './errors.js'
 
 /** Version of the linked hyper library, e.g. `"1.12.0"`. */

@@ -10,6 +10,8 @@ import * as fs from 'node:fs'
 export type NativeErrorInfo = [string, number, string, string | undefined, number | undefined, string, boolean]
 /** Response head: [status, version, reason, rawHeaders, firstChunk, ended, readOutstanding]. */
 export type NativeHead = [number, number, string, string[], Buffer | null, boolean, boolean]
+/** Informational (1xx) head: [status, version, reason, rawHeaders]. */
+export type NativeInformational = [number, number, string, string[]]
 /** [errnoName, errno, syscall] when a connect could not even start. */
 export type NativeErrno = [string, number, string]
 
@@ -17,8 +19,15 @@ export interface NativeExecutor {}
 export interface NativeConnection {
   connectTcp(family: 4 | 6, address: string, port: number): NativeErrno | undefined
   connectUnix(path: string): NativeErrno | undefined
-  request(id: number, method: string, uri: string, headers: string[], body?: Uint8Array): [string, number] | undefined
+  request(id: number, method: string, uri: string, headers: string[], body: Uint8Array | boolean | undefined,
+    headersTimeout: number, bodyTimeout: number, expectContinueMs: number, wantInformational: boolean): [string, number] | undefined
   read(id: number): void
+  /** 1 = queued, 0 = queued but wait for a drain event, -1 = the request is gone. */
+  write(id: number, chunk: Uint8Array): number
+  end(id: number): void
+  failUpload(id: number): void
+  /** 0 = removed from the queue, 1 = connection destroyed, 2 = nothing to abort. */
+  abort(id: number): number
   dump(id: number): void
   close(): void
   destroy(code?: string, message?: string): void
@@ -36,6 +45,8 @@ export const EVENT_DATA = 4
 export const EVENT_END = 5
 export const EVENT_REQUEST_ERROR = 6
 export const EVENT_CLOSED = 7
+export const EVENT_DRAIN = 8
+export const EVENT_INFORMATIONAL = 9
 
 function packageRoot (): string {
   let dir = __dirname

@@ -104,11 +104,104 @@ int Connection::StartPoll() {
   poll_open_ = true;
   Ref();  // released in OnPollClosed
   driver_->addon()->HandleOpened(1);
+  uv_timer_init(loop, &timer_);
+  timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));  // timeouts never keep the process alive
+  timer_open_ = true;
+  Ref();  // released in OnTimerClosed
+  driver_->addon()->HandleOpened(1);
+  if (opts_.connect_timeout) connect_deadline_ = Now() + opts_.connect_timeout;
   state_ = State::kConnecting;
   interest_ = UV_WRITABLE;
   uv_poll_start(&poll_, UV_WRITABLE, OnPoll);
   UpdateBusy();
+  ArmTimer();
   return 0;
+}
+
+uint64_t Connection::Now() {
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env_, &loop);
+  return uv_now(loop);
+}
+
+// One timer per connection, armed for the earliest deadline: connect (until the handshake is
+// done), each exchange's headers/body deadline, and Expect: 100-continue waits.
+void Connection::ArmTimer() {
+  if (!timer_open_ || torn_down_) return;
+  uint64_t next = 0;
+  auto consider = [&next](uint64_t d) {
+    if (d && (!next || d < next)) next = d;
+  };
+  if (state_ == State::kConnecting || state_ == State::kHandshaking) consider(connect_deadline_);
+  for (auto& kv : exchanges_) {
+    consider(kv.second->deadline);
+    consider(kv.second->continue_deadline);
+  }
+  if (!next) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  uint64_t now = Now();
+  uv_timer_start(&timer_, OnTimer, next > now ? next - now : 0, 0);
+}
+
+void Connection::OnTimer(uv_timer_t* h) {
+  auto* c = static_cast<Connection*>(h->data);
+  if (c->torn_down_) return;
+  c->Ref();
+  uint64_t now = c->Now();
+  if ((c->state_ == State::kConnecting || c->state_ == State::kHandshaking) && c->connect_deadline_ &&
+      c->connect_deadline_ <= now) {
+    ErrorInfo info;
+    info.local_code = "ERR_CONNECT_TIMEOUT";
+    info.message = "connect timed out after " + std::to_string(c->opts_.connect_timeout) + " ms";
+    Event ev{EventKind::kConnectError, c};
+    ev.error = std::make_unique<ErrorInfo>(info);
+    c->Emit(std::move(ev));
+    c->Teardown(false, &info);
+  } else {
+    bool timed_out = false;
+    bool opened = false;
+    for (auto& kv : c->exchanges_) {
+      Exchange* ex = kv.second.get();
+      if (ex->continue_deadline && ex->continue_deadline <= now) {
+        ex->continue_deadline = 0;
+        if (ex->upload) ex->upload->Open();  // no 100 in time: send the body anyway
+        opened = true;
+      }
+      if (ex->deadline && ex->deadline <= now) {
+        auto info = std::make_unique<ErrorInfo>();
+        uint64_t ms = ex->deadline_kind == 1 ? ex->headers_timeout : ex->body_timeout;
+        info->local_code = ex->deadline_kind == 1 ? "ERR_HEADERS_TIMEOUT" : "ERR_BODY_TIMEOUT";
+        info->message = std::string(ex->deadline_kind == 1 ? "no response head within " : "no body data within ") +
+                        std::to_string(ms) + " ms";
+        ex->fail_reason = std::move(info);
+        ex->deadline = 0;
+        timed_out = true;
+      }
+    }
+    if (timed_out) {
+      // HTTP/1 cannot abandon an exchange and keep the connection: close it. Requests queued
+      // behind the timed-out one were never sent and fail as retryable.
+      ErrorInfo why;
+      why.local_code = "ERR_CONNECTION_CLOSED";
+      why.message = "the connection was closed after another request on it timed out";
+      c->Teardown(false, &why);
+    } else if (opened) {
+      c->Drive();
+    }
+  }
+  if (!c->torn_down_) c->ArmTimer();
+  c->driver_->DeliverEvents();
+  c->Unref();
+}
+
+void Connection::OnTimerClosed(uv_handle_t* h) {
+  auto* c = static_cast<Connection*>(h->data);
+  c->timer_open_ = false;
+  c->driver_->addon()->HandleClosed(1);
+  c->Unref();
 }
 
 void Connection::OnPoll(uv_poll_t* h, int status, int events) {
@@ -238,11 +331,76 @@ size_t Connection::OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* 
 
 void Connection::Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCell> upload) {
   uint64_t id = ex->id;
+  ex->upload = upload.get();
   exchanges_[id] = std::move(ex);
   queue_.push_back(id);
   if (upload) uploads_.push_back(std::move(upload));
   UpdateBusy();
   driver_->MarkDirty(this);
+}
+
+int Connection::WriteUpload(uint64_t id, const uint8_t* data, size_t len) {
+  auto it = exchanges_.find(id);
+  if (torn_down_ || it == exchanges_.end() || !it->second->upload) return -1;
+  bool below = it->second->upload->Write(hyper_buf_copy(data, len));
+  driver_->MarkDirty(this);
+  return below ? 1 : 0;
+}
+
+void Connection::EndUpload(uint64_t id) {
+  auto it = exchanges_.find(id);
+  if (torn_down_ || it == exchanges_.end() || !it->second->upload) return;
+  it->second->upload->End();
+  driver_->MarkDirty(this);
+}
+
+void Connection::FailUpload(uint64_t id) {
+  auto it = exchanges_.find(id);
+  if (torn_down_ || it == exchanges_.end() || !it->second->upload) return;
+  it->second->aborted = true;  // JS reports the stream's own error
+  it->second->upload->Fail();  // HTTP/1: hyper fails the connection
+  driver_->MarkDirty(this);
+}
+
+int Connection::Abort(uint64_t id) {
+  auto it = exchanges_.find(id);
+  if (torn_down_ || it == exchanges_.end()) return 2;
+  Exchange* ex = it->second.get();
+  if (!ex->sent) {
+    // Never handed to hyper: drop it. Its request (and the hyper_body pointing at its upload
+    // cell) is freed without hyper ever polling it, so the cell can go too.
+    queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
+    UploadCell* cell = ex->upload;
+    exchanges_.erase(it);
+    if (cell) uploads_.remove_if([cell](const std::unique_ptr<UploadCell>& u) { return u.get() == cell; });
+    UpdateBusy();
+    ArmTimer();
+    return 0;
+  }
+  ex->aborted = true;
+  ErrorInfo why;
+  why.local_code = "ERR_CONNECTION_CLOSED";
+  why.message = "the connection was closed because a request on it was aborted";
+  RequestDestroy(std::move(why));
+  return 1;
+}
+
+void Connection::OnInformational(void* userdata, hyper_response* resp) noexcept {
+  auto* info = static_cast<Exchange::InfoCtx*>(userdata);
+  Connection* c = info->conn;
+  auto it = c->exchanges_.find(info->id);
+  if (it == c->exchanges_.end()) return;
+  Exchange* ex = it->second.get();
+  uint16_t status = hyper_response_status(resp);
+  if (status == 100 && ex->upload && ex->upload->gated()) {
+    ex->continue_deadline = 0;
+    ex->upload->Open();  // wakes the body task inside this poll
+  }
+  if (ex->want_informational) {
+    Event ev{EventKind::kInformational, c, ex->id};
+    ev.head = CopyHead(resp);
+    c->Emit(std::move(ev));
+  }
 }
 
 void Connection::WantRead(uint64_t id) {
@@ -363,9 +521,11 @@ void Connection::Drive() {
     Teardown(false, nullptr);
   }
   if (!torn_down_) {
+    EmitDrains();
     SweepUploads();
     UpdateInterest();
     UpdateBusy();
+    ArmTimer();
     if (exhausted) driver_->MarkDirty(this);
   }
   driving_ = false;
@@ -382,6 +542,11 @@ void Connection::StartPendingWork() {
       Exchange* ex = it->second.get();
       ex->sent = true;
       ex->written_at_send = bytes_written_;
+      if (ex->headers_timeout) {
+        ex->deadline = Now() + ex->headers_timeout;
+        ex->deadline_kind = 1;
+      }
+      if (ex->upload && ex->upload->gated()) ex->continue_deadline = Now() + ex->continue_wait;
       if (!opts_.http2) active_ = id;
       hyper_task* t = hyper_clientconn_send(client_.get(), ex->request.release());
       if (!t) {
@@ -414,6 +579,10 @@ void Connection::PushBodyTask(Exchange* ex) {
   hyper_task_set_userdata(t, Tag(kBodyTask, ex->id));
   hyper_executor_push(exec_.get(), t);
   ex->body_task = true;
+  if (ex->body_timeout) {
+    ex->deadline = Now() + ex->body_timeout;
+    ex->deadline_kind = 2;
+  }
 }
 
 bool Connection::PollExecutor(int* budget) {
@@ -473,7 +642,10 @@ void Connection::HandleTask(hyper_task* raw) {
       }
       break;
     case kBodyTask:
-      if (ex) ex->body_task = false;
+      if (ex) {
+        ex->body_task = false;
+        ex->deadline = 0;
+      }
       if (type == HYPER_TASK_BUF) {
         HyperPtr<hyper_buf> chunk(static_cast<hyper_buf*>(value));
         if (ex) OnBodyChunk(ex, chunk.release());
@@ -499,6 +671,13 @@ ErrorInfo Connection::ErrorFromTask(hyper_error* err, const char* syscall) {
 }
 
 void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
+  ex->deadline = 0;
+  if (ex->upload && ex->upload->gated()) {
+    // A final response instead of 100 Continue: send the body anyway so the HTTP/1 framing
+    // stays valid (the server may read and discard it).
+    ex->continue_deadline = 0;
+    ex->upload->Open();
+  }
   ex->head = CopyHead(resp);
   ex->body.reset(hyper_response_body(resp));
   pending_heads_.push_back(ex->id);
@@ -543,6 +722,11 @@ void Connection::OnBodyEnd(Exchange* ex) {
 }
 
 void Connection::FailExchange(Exchange* ex, ErrorInfo info) {
+  if (ex->aborted) {  // JS already settled it (abort, or its own body stream failed)
+    RemoveExchange(ex->id);
+    return;
+  }
+  if (ex->fail_reason) info = *ex->fail_reason;
   if (ex->head && !ex->head_emitted) EmitHead(ex);
   info.request_sent = ex->sent && bytes_written_ > ex->written_at_send;
   Event ev{EventKind::kRequestError, this, ex->id};
@@ -620,6 +804,14 @@ void Connection::UpdateBusy() {
   }
 }
 
+void Connection::EmitDrains() {
+  if (!drain_noted_) return;
+  drain_noted_ = false;
+  for (auto& cell : uploads_) {
+    if (cell->TakeDrain()) Emit(Event{EventKind::kDrain, this, cell->id()});
+  }
+}
+
 void Connection::SweepUploads() {
   for (auto it = uploads_.begin(); it != uploads_.end();) {
     if ((*it)->finished()) {
@@ -680,6 +872,10 @@ void Connection::Teardown(bool silent, const ErrorInfo* why) {
   read_waker_.Clear();
   write_waker_.Clear();
   UpdateBusy();
+  if (timer_open_) {
+    uv_timer_stop(&timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnTimerClosed);
+  }
   if (poll_open_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnPollClosed);
   } else {

@@ -25,6 +25,7 @@ class Connection {
     bool preserve_header_case = true;
     bool preserve_header_order = true;
     bool allow_multiline_headers = false;
+    uint64_t connect_timeout = 0;  // ms, 0 = none
   };
   enum class State { kNew, kConnecting, kHandshaking, kReady, kClosed };
 
@@ -41,6 +42,13 @@ class Connection {
   int StartUnix(const std::string& path, const char** syscall);
   void Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCell> upload);
   void WantRead(uint64_t id);
+  // Upload intents. Write returns 1 (queued), 0 (queued, wait for a drain event), -1 (gone).
+  int WriteUpload(uint64_t id, const uint8_t* data, size_t len);
+  void EndUpload(uint64_t id);
+  void FailUpload(uint64_t id);
+  // Abort one request: 0 = it was still queued (removed; the connection is fine), 1 = it was on
+  // the wire (the connection is destroyed), 2 = nothing to abort (already finished).
+  int Abort(uint64_t id);
   void Dump(uint64_t id);
   void RequestClose();                 // graceful: finish queued and in-flight work, then close
   void RequestDestroy(ErrorInfo why);  // forced: fail everything now
@@ -58,16 +66,24 @@ class Connection {
   bool dirty() const { return dirty_; }
   void set_dirty(bool d) { dirty_ = d; }
   bool poisoned() const { return poisoned_; }
+  void NoteDrain() { drain_noted_ = true; }
   State state() const { return state_; }
 
   // hyper IO callbacks
   static size_t OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept;
   static size_t OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* buf, size_t len) noexcept;
+  // hyper_request_on_informational_callback (HTTP/1 1xx responses)
+  static void OnInformational(void* userdata, hyper_response* resp) noexcept;
 
  private:
   ~Connection();
   static void OnPoll(uv_poll_t* h, int status, int events);
   static void OnPollClosed(uv_handle_t* h);
+  static void OnTimer(uv_timer_t* h);
+  static void OnTimerClosed(uv_handle_t* h);
+  void ArmTimer();
+  void EmitDrains();
+  uint64_t Now();
   int StartPoll();
   void FinishConnect();
   void StartHandshake();
@@ -102,6 +118,10 @@ class Connection {
   uv_poll_t poll_;
   bool poll_open_ = false;
   int interest_ = 0;
+  uv_timer_t timer_;
+  bool timer_open_ = false;
+  uint64_t connect_deadline_ = 0;
+  bool drain_noted_ = false;
   WakerSlot read_waker_;
   WakerSlot write_waker_;
 

@@ -70,6 +70,20 @@ static napi_value ToJs(napi_env env, Event& ev) {
       napi_set_element(env, arr, 6, v);
       return arr;
     }
+    case EventKind::kInformational: {
+      ResponseHead& h = *ev.head;
+      napi_value arr, headers;
+      napi_create_array_with_length(env, 4, &arr);
+      napi_create_uint32(env, h.status, &v);
+      napi_set_element(env, arr, 0, v);
+      napi_create_int32(env, h.version, &v);
+      napi_set_element(env, arr, 1, v);
+      napi_set_element(env, arr, 2, Latin1(env, h.reason));
+      napi_create_array_with_length(env, h.headers.size(), &headers);
+      for (size_t i = 0; i < h.headers.size(); ++i) napi_set_element(env, headers, static_cast<uint32_t>(i), Latin1(env, h.headers[i]));
+      napi_set_element(env, arr, 3, headers);
+      return arr;
+    }
     case EventKind::kData:
       return BufferFrom(env, ev.chunk.get());
     case EventKind::kConnectError:

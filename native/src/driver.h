@@ -22,6 +22,8 @@ enum class EventKind : int32_t {
   kEnd = 5,
   kRequestError = 6,
   kClosed = 7,
+  kDrain = 8,
+  kInformational = 9,
 };
 
 struct Event {

@@ -8,10 +8,15 @@ UploadCell::~UploadCell() {
   for (hyper_buf* b : chunks_) hyper_buf_free(b);
 }
 
-void UploadCell::Write(hyper_buf* chunk) {
+bool UploadCell::Write(hyper_buf* chunk) {
   queued_bytes_ += hyper_buf_len(chunk);
   chunks_.push_back(chunk);
   waker_.Wake();
+  if (queued_bytes_ >= kHighMark) {
+    need_drain_ = true;
+    return false;
+  }
+  return true;
 }
 
 int UploadCell::OnData(void* userdata, hyper_context* ctx, hyper_buf** out) noexcept {
@@ -22,10 +27,19 @@ int UploadCell::OnData(void* userdata, hyper_context* ctx, hyper_buf** out) noex
     cell->finished_ = true;
     return HYPER_POLL_ERROR;
   }
+  if (cell->gated_) {
+    cell->waker_.Store(hyper_context_waker(ctx));
+    return HYPER_POLL_PENDING;
+  }
   if (!cell->chunks_.empty()) {
     hyper_buf* b = cell->chunks_.front();
     cell->chunks_.pop_front();
     cell->queued_bytes_ -= hyper_buf_len(b);
+    if (cell->need_drain_ && cell->queued_bytes_ <= kLowMark) {
+      cell->need_drain_ = false;
+      cell->drain_pending_ = true;
+      cell->conn_->NoteDrain();
+    }
     *out = b;  // hyper owns it now
     return HYPER_POLL_READY;
   }

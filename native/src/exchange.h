@@ -16,28 +16,49 @@ class Connection;
 // end/error (`finished`) or the executor is freed.
 class UploadCell {
  public:
-  explicit UploadCell(Connection* conn) : conn_(conn) {}
+  // Backpressure marks: Write() reports "stop" above kHighMark; a drain is signalled once hyper
+  // has taken the queue down to kLowMark.
+  static constexpr size_t kHighMark = 256 * 1024;
+  static constexpr size_t kLowMark = 64 * 1024;
+
+  UploadCell(Connection* conn, uint64_t id) : conn_(conn), id_(id) {}
   ~UploadCell();
   UploadCell(const UploadCell&) = delete;
   UploadCell& operator=(const UploadCell&) = delete;
 
-  void Write(hyper_buf* chunk);  // takes ownership
+  // Queues a chunk (takes ownership). Returns false when the caller should wait for a drain.
+  bool Write(hyper_buf* chunk);
   void End() { eof_ = true; waker_.Wake(); }
   void Fail() { failed_ = true; waker_.Wake(); }
+  // Expect: 100-continue: hold the body back until Open() (a 100 arrived, or the wait timed out).
+  void Gate() { gated_ = true; }
+  void Open() { gated_ = false; waker_.Wake(); }
+  bool gated() const { return gated_; }
   bool finished() const { return finished_; }
+  uint64_t id() const { return id_; }
   size_t queued_bytes() const { return queued_bytes_; }
+  // True once after the queue fell below the low mark while a writer was waiting.
+  bool TakeDrain() {
+    bool d = drain_pending_;
+    drain_pending_ = false;
+    return d;
+  }
 
   // hyper_body_data_callback
   static int OnData(void* userdata, hyper_context* ctx, hyper_buf** out) noexcept;
 
  private:
   Connection* conn_;
+  uint64_t id_;
   std::deque<hyper_buf*> chunks_;
   size_t queued_bytes_ = 0;
   WakerSlot waker_;
   bool eof_ = false;
   bool failed_ = false;
   bool finished_ = false;
+  bool gated_ = false;
+  bool need_drain_ = false;
+  bool drain_pending_ = false;
 };
 
 // Response head copied out of hyper inside the drive loop; turned into JS at delivery.
@@ -62,7 +83,23 @@ struct Exchange {
   bool want_read = false;   // JS asked for the next chunk
   bool discard = false;     // JS dumps the body: read and drop without events
   bool head_emitted = false;
+  bool aborted = false;      // JS gave up on it: fail silently
   uint64_t written_at_send = 0;
+  UploadCell* upload = nullptr;  // owned by Connection::uploads_
+  // Timeouts (ms, 0 = none) and their deadlines on the loop clock (0 = not armed).
+  uint64_t headers_timeout = 0;
+  uint64_t body_timeout = 0;
+  uint64_t deadline = 0;
+  int deadline_kind = 0;  // 1 = headers, 2 = body
+  uint64_t continue_wait = 0;      // Expect: 100-continue: how long to hold the body back
+  uint64_t continue_deadline = 0;  // when to send the body anyway
+  bool want_informational = false;
+  std::unique_ptr<ErrorInfo> fail_reason;  // set by a timeout: reported instead of the generic reason
+  // Stable userdata for hyper's on_informational callback.
+  struct InfoCtx {
+    Connection* conn;
+    uint64_t id;
+  } info{nullptr, 0};
 };
 
 // Builds a hyper_request from JS input. Returns nullptr and sets *bad_field / *code on failure.

@@ -74,6 +74,10 @@ Napi::Function ConnectionWrap::Define(Napi::Env env) {
                          InstanceMethod<&ConnectionWrap::ConnectUnix>("connectUnix"),
                          InstanceMethod<&ConnectionWrap::Request>("request"),
                          InstanceMethod<&ConnectionWrap::Read>("read"),
+                         InstanceMethod<&ConnectionWrap::Write>("write"),
+                         InstanceMethod<&ConnectionWrap::End>("end"),
+                         InstanceMethod<&ConnectionWrap::FailUpload>("failUpload"),
+                         InstanceMethod<&ConnectionWrap::Abort>("abort"),
                          InstanceMethod<&ConnectionWrap::DumpBody>("dump"),
                          InstanceMethod<&ConnectionWrap::Close>("close"),
                          InstanceMethod<&ConnectionWrap::Destroy>("destroy"),
@@ -104,6 +108,8 @@ ConnectionWrap::ConnectionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
   opts.preserve_header_case = GetBool(o, "preserveHeaderCase", true);
   opts.preserve_header_order = GetBool(o, "preserveHeaderOrder", true);
   opts.allow_multiline_headers = GetBool(o, "allowMultilineHeaders", false);
+  Napi::Value ct = o.Get("connectTimeout");
+  if (ct.IsNumber() && ct.As<Napi::Number>().DoubleValue() > 0) opts.connect_timeout = static_cast<uint64_t>(ct.As<Napi::Number>().DoubleValue());
   conn_ = new Connection(ew->driver(), env, info[1], opts, this);
 }
 
@@ -134,7 +140,19 @@ Napi::Value ConnectionWrap::ConnectUnix(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// request(id, method, uri, headers: string[], body?: Uint8Array) -> undefined | [field, hyperCode]
+namespace {
+uint64_t ArgMs(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() > i && info[i].IsNumber()) {
+    double d = info[i].As<Napi::Number>().DoubleValue();
+    if (d > 0) return static_cast<uint64_t>(d);
+  }
+  return 0;
+}
+}  // namespace
+
+// request(id, method, uri, headers: string[], body?: Uint8Array | true (streamed with write/end),
+//         headersTimeout?, bodyTimeout?, expectContinueMs?, wantInformational?)
+//   -> undefined | [field, hyperCode]
 Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsString() || !info[3].IsArray())
@@ -159,7 +177,11 @@ Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   const uint8_t* body_data = nullptr;
   size_t body_len = 0;
   bool has_body = false;
-  if (info.Length() > 4 && info[4].IsTypedArray()) {
+  bool streamed = false;
+  if (info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value()) {
+    streamed = true;
+    has_body = true;
+  } else if (info.Length() > 4 && info[4].IsTypedArray()) {
     Napi::TypedArray ta = info[4].As<Napi::TypedArray>();
     if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "request: body must be a Uint8Array");
     Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
@@ -178,11 +200,22 @@ Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   }
   auto ex = std::make_unique<Exchange>(id);
   ex->request.reset(req);
+  ex->headers_timeout = ArgMs(info, 5);
+  ex->body_timeout = ArgMs(info, 6);
+  ex->continue_wait = ArgMs(info, 7);
+  ex->want_informational = info.Length() > 8 && info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
+  if (ex->want_informational || ex->continue_wait) {
+    ex->info = Exchange::InfoCtx{conn_, id};
+    hyper_request_on_informational(ex->request.get(), Connection::OnInformational, &ex->info);
+  }
   std::unique_ptr<UploadCell> cell;
   if (has_body) {
-    cell = std::make_unique<UploadCell>(conn_);
-    if (body_len) cell->Write(hyper_buf_copy(body_data, body_len));
-    cell->End();
+    cell = std::make_unique<UploadCell>(conn_, id);
+    if (!streamed) {
+      if (body_len) cell->Write(hyper_buf_copy(body_data, body_len));
+      cell->End();
+    }
+    if (ex->continue_wait) cell->Gate();
     hyper_body* b = hyper_body_new();
     hyper_body_set_userdata(b, cell.get());
     hyper_body_set_data_func(b, UploadCell::OnData);
@@ -196,6 +229,33 @@ Napi::Value ConnectionWrap::Read(const Napi::CallbackInfo& info) {
   if (info.Length() >= 1 && info[0].IsNumber())
     conn_->WantRead(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
   return info.Env().Undefined();
+}
+
+// write(id, chunk: Uint8Array) -> 1 (go on) | 0 (wait for a drain event) | -1 (request is gone)
+Napi::Value ConnectionWrap::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsTypedArray()) return ThrowType(env, "write(id, chunk)");
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "write: chunk must be a Uint8Array");
+  Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
+  int r = conn_->WriteUpload(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), u8.Data(), u8.ByteLength());
+  return Napi::Number::New(env, r);
+}
+
+Napi::Value ConnectionWrap::End(const Napi::CallbackInfo& info) {
+  if (info.Length() >= 1 && info[0].IsNumber()) conn_->EndUpload(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value ConnectionWrap::FailUpload(const Napi::CallbackInfo& info) {
+  if (info.Length() >= 1 && info[0].IsNumber()) conn_->FailUpload(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+Napi::Value ConnectionWrap::Abort(const Napi::CallbackInfo& info) {
+  int r = 2;
+  if (info.Length() >= 1 && info[0].IsNumber()) r = conn_->Abort(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return Napi::Number::New(info.Env(), r);
 }
 
 Napi::Value ConnectionWrap::DumpBody(const Napi::CallbackInfo& info) {
