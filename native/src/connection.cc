@@ -815,6 +815,10 @@ void Connection::EmitDrains() {
 void Connection::SweepUploads() {
   for (auto it = uploads_.begin(); it != uploads_.end();) {
     if ((*it)->finished()) {
+      // hyper is done with the cell; the exchange (still waiting for its response, perhaps)
+      // must not keep pointing at it.
+      auto ex = exchanges_.find((*it)->id());
+      if (ex != exchanges_.end() && ex->second->upload == it->get()) ex->second->upload = nullptr;
       it = uploads_.erase(it);
     } else {
       ++it;

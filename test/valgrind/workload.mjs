@@ -28,3 +28,44 @@ const s = net.createServer(); await new Promise(r => s.listen(0, '127.0.0.1', r)
 await ClientConn.connect({ host: '127.0.0.1', port: dead }).catch(e => console.log(e.code))
 server.closeAllConnections(); server.close()
 console.log('done')
+
+// Streaming uploads, aborts at several points, timeouts and 1xx (native paths added for
+// streaming, cancellation and timers).
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const streamSrv = http.createServer(async (req, res) => {
+  req.on('error', () => {})
+  res.on('error', () => {})
+  if (req.url === '/hang') return
+  if (req.url === '/info') {
+    res.writeEarlyHints({ link: '</a.css>; rel=preload' })
+  }
+  let n = 0
+  try { for await (const c of req) n += c.length } catch { return }
+  res.writeHead(200)
+  for (let i = 0; i < 4 && !res.destroyed; i++) { res.write(`${n}:${i};`); await new Promise((r) => setImmediate(r)) }
+  res.end()
+})
+await new Promise((r) => streamSrv.listen(0, '127.0.0.1', r))
+const sport = streamSrv.address().port
+for (let point = 0; point < 12; point++) {
+  const ac = new AbortController()
+  const conn = await ClientConn.connect({ host: '127.0.0.1', port: sport })
+  let step = 0
+  const maybeAbort = () => { if (step++ === point) ac.abort() }
+  async function * upload () { for (let i = 0; i < 4; i++) { maybeAbort(); yield Buffer.alloc(300000, i); await sleep(1) } }
+  try {
+    const res = await conn.request({ method: 'POST', path: '/info', body: upload(), signal: ac.signal, onInformational: () => {} })
+    maybeAbort()
+    for await (const _ of res.body) maybeAbort()
+  } catch (e) { if (!e.code) throw e }
+  conn.destroy()
+}
+{
+  const conn = await ClientConn.connect({ host: '127.0.0.1', port: sport }, { headersTimeout: 50 })
+  const a = conn.request({ path: '/hang' }).catch((e) => e.code)
+  const b = conn.request({ path: '/hang' }).catch((e) => e.code)
+  console.log(await a, await b)
+}
+streamSrv.closeAllConnections()
+streamSrv.close()
+console.log('streaming done')
