@@ -155,36 +155,53 @@ describe('AbortSignal', () => {
   }, 120_000)
 })
 
-describe('timeouts', () => {
+describe('connects that never complete', () => {
+  // A listener that never accepts, with its backlog filled: further SYNs are dropped, so a
+  // connect hangs (loopback only).
   let python: ChildProcess | null = null
-  afterAll(() => { python?.kill() })
-
-  it('connectTimeout: a connect that never completes', async (ctx) => {
-    // A listener that never accepts, with its backlog filled: further SYNs are dropped, so the
-    // connect hangs (loopback only).
+  let port = 0
+  const fillers: net.Socket[] = []
+  beforeAll(async () => {
     python = spawn('python3', ['-c', [
       'import socket,sys,time',
       's=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(0)',
       'print(s.getsockname()[1], flush=True)',
       'time.sleep(60)',
     ].join('\n')], { stdio: ['ignore', 'pipe', 'ignore'] })
-    const port = await new Promise<number>((resolve, reject) => {
+    port = await new Promise<number>((resolve, reject) => {
       python!.on('error', reject)
       python!.stdout!.once('data', (d) => resolve(Number(String(d).trim())))
     }).catch(() => 0)
-    if (!port) return ctx.skip()
-    const fillers: net.Socket[] = []
+    if (!port) return
     for (let i = 0; i < 4; i++) fillers.push(net.connect(port, '127.0.0.1').on('error', () => {}))
     await sleep(50)
+  })
+  afterAll(() => {
+    for (const f of fillers) f.destroy()
+    python?.kill()
+  })
+
+  it('AbortSignal aborts a TCP connect in progress', async (ctx) => {
+    if (!port) return ctx.skip()
+    const ac = new AbortController()
+    const p = ClientConn.connect({ host: '127.0.0.1', port }, { signal: ac.signal, connectTimeout: 0 })
+    setTimeout(() => ac.abort(), 50)
+    const err = await p.catch((e) => e)
+    expect(err).toBeInstanceOf(AbortError)
+  })
+
+  it('connectTimeout', async (ctx) => {
+    if (!port) return ctx.skip()
     const t0 = Date.now()
     const err = await ClientConn.connect({ host: '127.0.0.1', port }, { connectTimeout: 200 }).catch((e) => e)
-    for (const f of fillers) f.destroy()
     expect(err).toBeInstanceOf(TimeoutError)
     expect(err.code).toBe('ERR_CONNECT_TIMEOUT')
     expect(Date.now() - t0).toBeGreaterThanOrEqual(190)
     expect(Date.now() - t0).toBeLessThan(2000)
   })
+})
 
+describe('timeouts', () => {
   it('headersTimeout: no response head in time; requests behind it fail as not sent', async () => {
     const raw = await rawServer(() => {})
     const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port }, { headersTimeout: 100 })
