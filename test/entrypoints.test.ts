@@ -25,3 +25,22 @@ describe('entry points', () => {
     expect(out.trim()).toBe('true')
   })
 })
+
+describe('load failures', () => {
+  it('a missing or broken binary gives advice, not a bare dlopen error', () => {
+    const r = (() => {
+      try {
+        execFileSync(process.execPath, ['-e', `require(${JSON.stringify(root)})`], {
+          env: { ...process.env, NODE_HYPER_BINARY: '/nonexistent/node_hyper.node' }, encoding: 'utf8', stdio: 'pipe',
+        })
+        return ''
+      } catch (e) {
+        return String((e as { stderr: string }).stderr)
+      }
+    })()
+    expect(r).toContain('ERR_NODE_HYPER_LOAD')
+    expect(r).toContain(`could not load the native addon for ${process.platform}-${process.arch}`)
+    expect(r).toContain('--build-from-source')
+    expect(r).toContain('GLIBC')
+  })
+})

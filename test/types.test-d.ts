@@ -1,0 +1,63 @@
+// Type tests for the public API (run by vitest's typecheck mode through tsc): the typings must
+// describe what the runtime does.
+import { describe, it, expectTypeOf } from 'vitest'
+import type { Readable } from 'node:stream'
+import {
+  ClientConn, ClientResponse, ResponseBody, Executor, HyperError, SocketError, ProtocolError,
+  ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, hyperVersion,
+  type ConnectOptions, type RequestOptions, type IncomingHeaders, type InformationalResponse,
+} from '../dist/esm/index.mjs'
+import * as cjs from '../dist/cjs/index.js'
+
+describe('public types', () => {
+  it('ClientConn.connect / request', () => {
+    expectTypeOf(ClientConn.connect).parameter(0).toEqualTypeOf<string | URL | { host?: string, hostname?: string, port?: number | string } | { socketPath: string }>()
+    expectTypeOf(ClientConn.connect).returns.resolves.toEqualTypeOf<ClientConn>()
+    expectTypeOf<ClientConn['request']>().returns.resolves.toEqualTypeOf<ClientResponse>()
+    expectTypeOf<ClientConn['close']>().returns.toEqualTypeOf<Promise<void>>()
+    expectTypeOf<ClientConn['closed']>().toEqualTypeOf<boolean>()
+    expectTypeOf<ConnectOptions['executor']>().toEqualTypeOf<Executor | undefined>()
+    expectTypeOf<ConnectOptions['signal']>().toEqualTypeOf<AbortSignal | undefined>()
+    expectTypeOf<RequestOptions['signal']>().toEqualTypeOf<AbortSignal | undefined>()
+    expectTypeOf<RequestOptions['onInformational']>().toEqualTypeOf<((res: InformationalResponse) => void) | undefined>()
+    // bodies: fixed values and streams
+    expectTypeOf<string>().toMatchTypeOf<NonNullable<RequestOptions['body']>>()
+    expectTypeOf<Buffer>().toMatchTypeOf<NonNullable<RequestOptions['body']>>()
+    expectTypeOf<Readable>().toMatchTypeOf<NonNullable<RequestOptions['body']>>()
+    expectTypeOf<AsyncGenerator<Uint8Array>>().toMatchTypeOf<NonNullable<RequestOptions['body']>>()
+    expectTypeOf<ReadableStream<Uint8Array>>().toMatchTypeOf<NonNullable<RequestOptions['body']>>()
+    expectTypeOf<number>().not.toMatchTypeOf<NonNullable<RequestOptions['body']>>()
+  })
+
+  it('ClientResponse and its body', () => {
+    expectTypeOf<ClientResponse['status']>().toEqualTypeOf<number>()
+    expectTypeOf<ClientResponse['httpVersion']>().toEqualTypeOf<string>()
+    expectTypeOf<ClientResponse['rawHeaders']>().toEqualTypeOf<string[]>()
+    expectTypeOf<ClientResponse['headers']>().toEqualTypeOf<IncomingHeaders>()
+    expectTypeOf<IncomingHeaders['set-cookie']>().toEqualTypeOf<string[] | undefined>()
+    expectTypeOf<ClientResponse['body']>().toEqualTypeOf<ResponseBody>()
+    expectTypeOf<ResponseBody>().toMatchTypeOf<Readable>()
+    expectTypeOf<ResponseBody['text']>().returns.toEqualTypeOf<Promise<string>>()
+    expectTypeOf<ResponseBody['bytes']>().returns.toEqualTypeOf<Promise<Uint8Array>>()
+    expectTypeOf<ResponseBody['arrayBuffer']>().returns.toEqualTypeOf<Promise<ArrayBuffer>>()
+    expectTypeOf<ResponseBody['dump']>().returns.toEqualTypeOf<Promise<void>>()
+  })
+
+  it('errors', () => {
+    expectTypeOf<HyperError['code']>().toEqualTypeOf<string>()
+    expectTypeOf<SocketError>().toMatchTypeOf<HyperError>()
+    expectTypeOf<ProtocolError>().toMatchTypeOf<HyperError>()
+    expectTypeOf<ConnectionClosedError>().toMatchTypeOf<HyperError>()
+    expectTypeOf<AbortError>().toMatchTypeOf<HyperError>()
+    expectTypeOf<TimeoutError>().toMatchTypeOf<HyperError>()
+    expectTypeOf<RequestBodyError>().toMatchTypeOf<HyperError>()
+    expectTypeOf<InvalidArgumentError>().toMatchTypeOf<TypeError>()
+    expectTypeOf<InvalidArgumentError['field']>().toEqualTypeOf<string>()
+    expectTypeOf(hyperVersion).toEqualTypeOf<string>()
+  })
+
+  it('the CommonJS typings are the same declarations', () => {
+    expectTypeOf(cjs.ClientConn).toEqualTypeOf(ClientConn)
+    expectTypeOf(cjs.HyperError).toEqualTypeOf(HyperError)
+  })
+})
