@@ -62,6 +62,7 @@ describe('npm package', () => {
       .filter((d) => !fs.existsSync(path.join(d, 'cargo')) && !fs.existsSync(path.join(d, 'rustc')))
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathDirs.join(path.delimiter), HOME: home }
     delete env.npm_config_build_from_source
+    delete env.NODE_HYPER_BINARY
     delete env.CARGO
     delete env.RUSTUP_HOME
     delete env.CARGO_HOME
