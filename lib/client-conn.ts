@@ -50,6 +50,13 @@ export interface ConnectOptions {
   headersTimeout?: number
   /** Default for {@link RequestOptions.bodyTimeout} (default 300,000 ms; 0 = none). */
   bodyTimeout?: number
+  /**
+   * Speak HTTP/2 with prior knowledge (cleartext h2c; TLS with ALPN is not available yet).
+   * Requests are multiplexed: `request()` calls do not wait for each other.
+   */
+  http2?: boolean
+  /** HTTP/2: requests in flight at once on this connection; more wait in a FIFO queue (default 100). */
+  maxConcurrentStreams?: number
 }
 
 /** Chunks a streamed request body may yield. */
@@ -265,6 +272,8 @@ export class ClientConn {
   #hostHeader: string
   #headersTimeout: number
   #bodyTimeout: number
+  #http2: boolean
+  #authority: string
   #connect: { resolve: (c: ClientConn) => void, reject: (e: Error) => void, where: string, address?: string, port?: number } | null = null
   #closed: Promise<void> | null = null
   #closedResolve: (() => void) | null = null
@@ -274,6 +283,8 @@ export class ClientConn {
   private constructor (executor: Executor, options: ConnectOptions, hostHeader: string, connectTimeout: number) {
     this.#executor = executor
     this.#hostHeader = hostHeader
+    this.#http2 = options.http2 === true
+    this.#authority = hostHeader
     this.#headersTimeout = validateTimeout('headersTimeout', options.headersTimeout, 300_000)
     this.#bodyTimeout = validateTimeout('bodyTimeout', options.bodyTimeout, 300_000)
     this.#native = new binding.Connection(executor.native, this, {
@@ -281,7 +292,8 @@ export class ClientConn {
       preserveHeaderOrder: options.preserveHeaderOrder ?? true,
       allowMultilineHeaders: options.allowMultilineHeaders ?? false,
       connectTimeout,
-      http2: false,
+      http2: this.#http2,
+      maxConcurrentStreams: options.maxConcurrentStreams ?? 100,
     })
   }
 
@@ -356,6 +368,11 @@ export class ClientConn {
     return this.#state === 'closed'
   }
 
+  /** The protocol this connection speaks: `'1.1'` or `'2'`. */
+  get protocol (): '1.1' | '2' {
+    return this.#http2 ? '2' : '1.1'
+  }
+
   /** Requests queued or in flight. */
   get pending (): number {
     return this.#pending.size
@@ -396,21 +413,36 @@ export class ClientConn {
     if (this.#state !== 'open') {
       return Promise.reject(new ConnectionClosedError('ERR_CLOSED', this.#state === 'connecting' ? 'the connection is not open yet' : 'the connection is closed'))
     }
-    if (!hasHeader(headers, 'host')) headers.unshift('Host', this.#hostHeader)
     const streamed = body !== undefined && !(body instanceof Uint8Array)
-    const framed = hasHeader(headers, 'content-length') || hasHeader(headers, 'transfer-encoding')
     const upper = method.toUpperCase()
-    if (!framed) {
-      if (body instanceof Uint8Array) headers.push('Content-Length', String(body.byteLength))
-      // hyper sends an unknown-length body as chunked, except for GET, HEAD and CONNECT, where it
-      // would drop it silently: say chunked explicitly there.
-      else if (streamed && (upper === 'GET' || upper === 'HEAD' || upper === 'CONNECT')) headers.push('Transfer-Encoding', 'chunked')
-      else if (body === undefined && BODY_METHODS.has(upper)) headers.push('Content-Length', '0')
+    let target = path
+    if (this.#http2) {
+      // HTTP/2 carries scheme and authority as pseudo-headers (from an absolute URI) and no Host.
+      let authority = this.#authority
+      for (let i = 0; i < headers.length; i += 2) {
+        if (headers[i]!.toLowerCase() === 'host') {
+          authority = headers[i + 1]!
+          headers.splice(i, 2)
+          i -= 2
+        }
+      }
+      if (path[0] === '/' || path === '*') target = `http://${authority}${path === '*' ? '' : path}`
+      if (body instanceof Uint8Array && !hasHeader(headers, 'content-length')) headers.push('Content-Length', String(body.byteLength))
+    } else {
+      if (!hasHeader(headers, 'host')) headers.unshift('Host', this.#hostHeader)
+      const framed = hasHeader(headers, 'content-length') || hasHeader(headers, 'transfer-encoding')
+      if (!framed) {
+        if (body instanceof Uint8Array) headers.push('Content-Length', String(body.byteLength))
+        // hyper sends an unknown-length body as chunked, except for GET, HEAD and CONNECT, where it
+        // would drop it silently: say chunked explicitly there.
+        else if (streamed && (upper === 'GET' || upper === 'HEAD' || upper === 'CONNECT')) headers.push('Transfer-Encoding', 'chunked')
+        else if (body === undefined && BODY_METHODS.has(upper)) headers.push('Content-Length', '0')
+      }
     }
     if (continueMs && body !== undefined && !hasHeader(headers, 'expect')) headers.push('Expect', '100-continue')
     if (body === undefined) continueMs = 0
     const id = nextRequestId++
-    const bad = this.#native.request(id, method, path, headers, streamed ? true : body as Uint8Array | undefined,
+    const bad = this.#native.request(id, method, target, headers, streamed ? true : body as Uint8Array | undefined,
       headersTimeout, bodyTimeout, continueMs, options.onInformational !== undefined)
     if (bad) {
       const [field, code] = bad
@@ -461,7 +493,8 @@ export class ClientConn {
     const p = this.#pending.get(id)
     if (!p) return
     // 0: still queued, removed (the connection stays usable); 1: on the wire, the connection is
-    // closed (HTTP/1 cannot abandon an exchange midway); 2: hyper already finished it.
+    // closed (HTTP/1 cannot abandon an exchange midway); 2: hyper already finished it;
+    // 3: HTTP/2 stream reset or abandoned, the connection and its other streams go on.
     this.#native.abort(id)
     this.#settle(id, p, new AbortError(reason))
   }

@@ -181,7 +181,22 @@ void Connection::OnTimer(uv_timer_t* h) {
         timed_out = true;
       }
     }
-    if (timed_out) {
+    if (timed_out && c->opts_.http2) {
+      // HTTP/2: fail just the timed-out streams and keep the connection.
+      std::vector<Exchange*> expired;
+      for (auto& kv : c->exchanges_) {
+        if (kv.second->fail_reason && !kv.second->detached) expired.push_back(kv.second.get());
+      }
+      for (Exchange* ex : expired) {
+        ErrorInfo info = *ex->fail_reason;
+        if (ex->head && !ex->head_emitted) c->EmitHead(ex);
+        Event ev{EventKind::kRequestError, c, ex->id};
+        ev.error = std::make_unique<ErrorInfo>(info);
+        c->Emit(std::move(ev));
+        c->DetachExchange(ex);
+      }
+      c->Drive();
+    } else if (timed_out) {
       // HTTP/1 cannot abandon an exchange and keep the connection: close it. Requests queued
       // behind the timed-out one were never sent and fail as retryable.
       ErrorInfo why;
@@ -377,6 +392,12 @@ int Connection::Abort(uint64_t id) {
     ArmTimer();
     return 0;
   }
+  if (opts_.http2) {
+    DetachExchange(ex);
+    UpdateBusy();
+    driver_->MarkDirty(this);
+    return 3;
+  }
   ex->aborted = true;
   ErrorInfo why;
   why.local_code = "ERR_CONNECTION_CLOSED";
@@ -490,7 +511,8 @@ void Connection::Drive() {
       exhausted = true;
       break;
     }
-    bool can_send = state_ == State::kReady && client_ && active_ == 0 && !queue_.empty() && !conn_task_done_;
+    bool can_send = state_ == State::kReady && client_ && !queue_.empty() && !conn_task_done_ &&
+                    (opts_.http2 ? in_flight_ < opts_.max_concurrent_streams : active_ == 0);
     if (!redrive_ && !can_send && want_read_.empty()) break;
   }
 
@@ -513,9 +535,11 @@ void Connection::Drive() {
   }
   EmitPendingHeads();
 
+  if (opts_.http2 && (peer_eof_ || saved_errno_) && LiveExchanges() == 0) conn_task_done_ = true;
+
   if (destroy_requested_) {
     Teardown(false, &destroy_reason_);
-  } else if ((close_requested_ || conn_task_done_) && exchanges_.empty()) {
+  } else if ((close_requested_ || conn_task_done_) && LiveExchanges() == 0) {
     Teardown(false, nullptr);
   } else if (exec_ == nullptr && state_ == State::kHandshaking) {
     Teardown(false, nullptr);
@@ -534,7 +558,7 @@ void Connection::Drive() {
 
 void Connection::StartPendingWork() {
   if (state_ == State::kReady && client_ && !conn_task_done_) {
-    while (!queue_.empty() && (opts_.http2 || active_ == 0)) {
+    while (!queue_.empty() && (opts_.http2 ? in_flight_ < opts_.max_concurrent_streams : active_ == 0)) {
       uint64_t id = queue_.front();
       queue_.pop_front();
       auto it = exchanges_.find(id);
@@ -548,6 +572,7 @@ void Connection::StartPendingWork() {
       }
       if (ex->upload && ex->upload->gated()) ex->continue_deadline = Now() + ex->continue_wait;
       if (!opts_.http2) active_ = id;
+      else ++in_flight_;
       hyper_task* t = hyper_clientconn_send(client_.get(), ex->request.release());
       if (!t) {
         ErrorInfo info;
@@ -629,6 +654,11 @@ void Connection::HandleTask(hyper_task* raw) {
       }
       break;
     case kSendTask:
+      if (ex && ex->detached) {  // abandoned stream: drop whatever came back
+        if (type == HYPER_TASK_RESPONSE) hyper_response_free(static_cast<hyper_response*>(value));
+        RemoveExchange(id);
+        break;
+      }
       if (type == HYPER_TASK_RESPONSE) {
         HyperPtr<hyper_response> resp(static_cast<hyper_response*>(value));
         if (ex) OnResponse(ex, resp.get());
@@ -645,6 +675,12 @@ void Connection::HandleTask(hyper_task* raw) {
       if (ex) {
         ex->body_task = false;
         ex->deadline = 0;
+      }
+      if (ex && ex->detached) {
+        if (type == HYPER_TASK_BUF) hyper_buf_free(static_cast<hyper_buf*>(value));
+        ex->body.reset();  // RST_STREAM
+        RemoveExchange(id);
+        break;
       }
       if (type == HYPER_TASK_BUF) {
         HyperPtr<hyper_buf> chunk(static_cast<hyper_buf*>(value));
@@ -757,8 +793,32 @@ void Connection::RemoveExchange(uint64_t id) {
   // Never free a body that an outstanding body_data task borrows; those only go away with
   // the executor (Teardown frees the executor before the exchanges).
   if (it->second->body_task && exec_) return;
+  if (opts_.http2 && it->second->sent && in_flight_ > 0) --in_flight_;
   exchanges_.erase(it);
   if (active_ == id) active_ = 0;
+}
+
+size_t Connection::LiveExchanges() const {
+  // Abandoned HTTP/2 streams wait only for hyper to hand back what it owes; they neither keep
+  // the process alive nor hold up close().
+  size_t n = 0;
+  for (auto& kv : exchanges_) n += kv.second->detached ? 0 : 1;
+  return n;
+}
+
+void Connection::DetachExchange(Exchange* ex) {
+  // HTTP/2 can drop one stream: freeing its response body sends RST_STREAM(CANCEL); failing its
+  // upload resets it. A pending send or body_data task cannot be cancelled: mark the exchange and
+  // free what it returns (hyper-c-api.md §2.3).
+  ex->detached = true;
+  ex->aborted = true;
+  ex->deadline = 0;
+  ex->continue_deadline = 0;
+  if (ex->upload) ex->upload->Fail();
+  if (ex->body && !ex->body_task) {
+    ex->body.reset();
+    RemoveExchange(ex->id);
+  }
 }
 
 void Connection::Emit(Event&& ev) {
@@ -789,7 +849,7 @@ void Connection::UpdateInterest() {
 void Connection::UpdateBusy() {
   // Busy = JS may be awaiting something from this connection (connect, a response, a body
   // chunk, close). JS promises form garbage cycles through the owner unless we pin it.
-  bool busy = !torn_down_ && (state_ == State::kConnecting || state_ == State::kHandshaking || !exchanges_.empty() ||
+  bool busy = !torn_down_ && (state_ == State::kConnecting || state_ == State::kHandshaking || LiveExchanges() > 0 ||
                               close_requested_ || destroy_requested_);
   if (busy == busy_) return;
   busy_ = busy;

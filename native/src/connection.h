@@ -26,6 +26,7 @@ class Connection {
     bool preserve_header_order = true;
     bool allow_multiline_headers = false;
     uint64_t connect_timeout = 0;  // ms, 0 = none
+    uint32_t max_concurrent_streams = 100;  // HTTP/2: hyper queues without bound, so cap here
   };
   enum class State { kNew, kConnecting, kHandshaking, kReady, kClosed };
 
@@ -66,6 +67,7 @@ class Connection {
   bool dirty() const { return dirty_; }
   void set_dirty(bool d) { dirty_ = d; }
   bool poisoned() const { return poisoned_; }
+  bool http2() const { return opts_.http2; }
   void NoteDrain() { drain_noted_ = true; }
   State state() const { return state_; }
 
@@ -98,6 +100,9 @@ class Connection {
   void EmitHead(Exchange* ex);
   void EmitPendingHeads();
   void RemoveExchange(uint64_t id);
+  void DetachExchange(Exchange* ex);  // HTTP/2: give up one stream, keep the connection
+  size_t LiveExchanges() const;
+  uint32_t in_flight_ = 0;            // HTTP/2: streams sent and not finished
   void UpdateInterest();
   void UpdateBusy();
   void SweepUploads();

@@ -84,6 +84,7 @@ struct Exchange {
   bool discard = false;     // JS dumps the body: read and drop without events
   bool head_emitted = false;
   bool aborted = false;      // JS gave up on it: fail silently
+  bool detached = false;     // HTTP/2: abandoned stream; free what arrives, emit nothing
   uint64_t written_at_send = 0;
   UploadCell* upload = nullptr;  // owned by Connection::uploads_
   // Timeouts (ms, 0 = none) and their deadlines on the loop clock (0 = not armed).

@@ -105,6 +105,8 @@ ConnectionWrap::ConnectionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
   Napi::Object o = info[2].As<Napi::Object>();
   Connection::Options opts;
   opts.http2 = GetBool(o, "http2", false);
+  Napi::Value mcs = o.Get("maxConcurrentStreams");
+  if (mcs.IsNumber() && mcs.As<Napi::Number>().Uint32Value() > 0) opts.max_concurrent_streams = mcs.As<Napi::Number>().Uint32Value();
   opts.preserve_header_case = GetBool(o, "preserveHeaderCase", true);
   opts.preserve_header_order = GetBool(o, "preserveHeaderOrder", true);
   opts.allow_multiline_headers = GetBool(o, "allowMultilineHeaders", false);
@@ -198,6 +200,7 @@ Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
     r.Set(uint32_t(1), Napi::Number::New(env, code));
     return r;
   }
+  if (conn_->http2()) hyper_request_set_version(req, HYPER_HTTP_VERSION_2);
   auto ex = std::make_unique<Exchange>(id);
   ex->request.reset(req);
   ex->headers_timeout = ArgMs(info, 5);

@@ -69,3 +69,28 @@ for (let point = 0; point < 12; point++) {
 streamSrv.closeAllConnections()
 streamSrv.close()
 console.log('streaming done')
+
+// HTTP/2 (h2c): multiplexed requests, an abandoned stream, a reset stream, a stream timeout.
+import http2 from 'node:http2'
+const h2 = http2.createServer()
+h2.on('stream', (stream, headers) => {
+  stream.on('error', () => {})
+  if (headers[':path'] === '/hang') return
+  if (headers[':path'] === '/reset') return stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
+  stream.respond({ ':status': 200 })
+  stream.end('h2 ' + headers[':path'])
+})
+await new Promise((r) => h2.listen(0, '127.0.0.1', r))
+{
+  const conn = await ClientConn.connect(`http://127.0.0.1:${h2.address().port}`, { http2: true })
+  const ac = new AbortController()
+  const hung = conn.request({ path: '/hang', signal: ac.signal }).catch((e) => e.code)
+  const timed = conn.request({ path: '/hang', headersTimeout: 30 }).catch((e) => e.code)
+  const reset = conn.request({ path: '/reset' }).catch((e) => e.code)
+  const many = Promise.all(Array.from({ length: 50 }, (_, i) => conn.request({ path: '/' + i, method: 'POST', body: 'x'.repeat(i * 100) }).then((r) => r.body.text())))
+  ac.abort()
+  console.log(await hung, await timed, await reset, (await many).length)
+  await conn.close()
+}
+h2.close()
+console.log('h2 done')
