@@ -150,6 +150,13 @@ const bodyRegistry = new FinalizationRegistry<{ conn: WeakRef<ClientConn>, id: n
   held.conn.deref()?.[kDiscard](held.id)
 })
 const kDiscard = Symbol('discard')
+/** @internal hooks a Pool sets: called when the last pending request settles, and on close. */
+export const kHooks = Symbol('hooks')
+/** @internal */
+export interface ConnHooks {
+  idle?: () => void
+  closed?: () => void
+}
 
 type State = 'connecting' | 'open' | 'closing' | 'closed'
 
@@ -278,7 +285,9 @@ export class ClientConn {
   #closed: Promise<void> | null = null
   #closedResolve: (() => void) | null = null
   #destroyCause: Error | undefined
-  #self = new WeakRef(this)
+  #self = new WeakRef(this);
+  /** @internal */
+  [kHooks]: ConnHooks = {}
 
   private constructor (executor: Executor, options: ConnectOptions, hostHeader: string, connectTimeout: number) {
     this.#executor = executor
@@ -501,7 +510,7 @@ export class ClientConn {
 
   /** Fails a pending request (or its body stream) and releases everything it holds. */
   #settle (id: number, p: Pending, err: Error): void {
-    this.#pending.delete(id)
+    this.#delete(id)
     this.#cleanup(p)
     const body = p.body ?? p.bodyRef?.deref()
     if (p.responded) body?.[kFail](err)
@@ -522,7 +531,7 @@ export class ClientConn {
   [kDiscard] (id: number): void {
     if (this.#pending.has(id)) {
       const p = this.#pending.get(id)!
-      this.#pending.delete(id)
+      this.#delete(id)
       this.#cleanup(p)
       this.#native.dump(id)
     }
@@ -556,7 +565,7 @@ export class ClientConn {
         p.responded = true
         if (head[5]) {
           // complete on arrival: nothing more will come for it
-          this.#pending.delete(id)
+          this.#delete(id)
           this.#cleanup(p)
           p.resolve(new ClientResponse(head, new ResponseBody(this.#native, id, head[4], true, false)))
           return
@@ -579,7 +588,7 @@ export class ClientConn {
       case EVENT_END: {
         const p = this.#pending.get(id)
         if (!p) return
-        this.#pending.delete(id)
+        this.#delete(id)
         if (!p.uploadDone) p.uploadDone = true
         this.#cleanup(p)
         ;(p.body ?? p.bodyRef?.deref())?.[kEnd]()
@@ -637,7 +646,16 @@ export class ClientConn {
         this.#closedResolve?.()
         this.#closedResolve = null
         if (!this.#closed) this.#closed = Promise.resolve()
+        this[kHooks].closed?.()
       }
+    }
+  }
+
+  /** Removes a settled request; tells a pool when the connection has nothing left in flight. */
+  #delete (id: number): void {
+    if (this.#pending.delete(id) && this.#pending.size === 0 && this.#state === 'open') {
+      const idle = this[kHooks].idle
+      if (idle) queueMicrotask(idle)
     }
   }
 

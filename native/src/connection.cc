@@ -557,6 +557,15 @@ void Connection::Drive() {
 }
 
 void Connection::StartPendingWork() {
+  if (state_ == State::kReady && client_ && !conn_task_done_ && !opts_.http2 && active_ == 0 && !queue_.empty() &&
+      exchanges_done_ > 0 && Now() != last_done_ms_ && sock_.PeerClosed()) {
+    // A reused keep-alive connection the server has closed while it sat idle (its FIN may not
+    // have reached hyper yet): do not write into it. The queued requests fail as not sent, so a
+    // pool retries them on a fresh connection. Skipped when the previous exchange finished in
+    // this same loop turn (back-to-back requests), where it would only cost a syscall.
+    peer_eof_ = true;
+    conn_task_done_ = true;
+  }
   if (state_ == State::kReady && client_ && !conn_task_done_) {
     while (!queue_.empty() && (opts_.http2 ? in_flight_ < opts_.max_concurrent_streams : active_ == 0)) {
       uint64_t id = queue_.front();
@@ -794,6 +803,10 @@ void Connection::RemoveExchange(uint64_t id) {
   // the executor (Teardown frees the executor before the exchanges).
   if (it->second->body_task && exec_) return;
   if (opts_.http2 && it->second->sent && in_flight_ > 0) --in_flight_;
+  if (it->second->sent) {
+    ++exchanges_done_;
+    last_done_ms_ = Now();
+  }
   exchanges_.erase(it);
   if (active_ == id) active_ = 0;
 }

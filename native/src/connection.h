@@ -147,6 +147,8 @@ class Connection {
   bool read_ready_ = true;  // false after a recv drained the socket, until poll says readable
   bool poisoned_ = false;
   bool conn_task_done_ = false;
+  uint64_t exchanges_done_ = 0;     // completed exchanges (a later send reuses the connection)
+  uint64_t last_done_ms_ = 0;       // loop time of the last completed exchange
   bool close_requested_ = false;
   bool destroy_requested_ = false;
   ErrorInfo destroy_reason_;

@@ -154,6 +154,19 @@ long Socket::Send(const uint8_t* buf, size_t len, int* err) noexcept {
   }
 }
 
+bool Socket::PeerClosed() noexcept {
+  char b;
+#ifdef _WIN32
+  int n = recv(fd_, &b, 1, MSG_PEEK);
+#else
+  ssize_t n = recv(fd_, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+#endif
+  if (n == 0) return true;
+  if (n > 0) return false;  // unexpected bytes: hyper will report them
+  int e = LastSocketError();
+  return !(e == EAGAIN || e == EWOULDBLOCK || e == EINTR);
+}
+
 void Socket::Close() noexcept {
   if (fd_ == kInvalid) return;
 #ifdef _WIN32

@@ -25,6 +25,9 @@ class Socket {
   long Recv(uint8_t* buf, size_t len, int* err) noexcept;
   long Send(const uint8_t* buf, size_t len, int* err) noexcept;
 
+  // True when the peer has closed (or reset) the connection, without consuming any data.
+  bool PeerClosed() noexcept;
+
   uv_os_sock_t fd() const { return fd_; }
   bool valid() const;
   void Close() noexcept;

@@ -1,0 +1,270 @@
+/**
+ * Pool: keep-alive connections to one origin. HTTP/1.1 requests go to a free connection or wait
+ * in a bounded FIFO queue; with `http2: true` they are multiplexed over one connection. Idle
+ * connections close after `keepAliveTimeout` (or the server's `Keep-Alive: timeout=` hint, if
+ * shorter); connections the server closed are dropped before reuse; a request that failed
+ * before any byte was written is retried on a fresh connection, and idempotent ones (with a
+ * fixed body) up to `retries` times after that.
+ */
+import { ClientConn, ClientResponse, kHooks, type ConnectOptions, type RequestOptions } from './client-conn.js'
+import { ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
+
+export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
+  /** Most connections to open (HTTP/1.1; default 128). With `http2` one connection is used. */
+  connections?: number
+  /** Requests per HTTP/1.1 connection at a time: only 1 (hyper does not pipeline). */
+  pipelining?: 1
+  /** Close a connection idle this long (ms, default 4,000). */
+  keepAliveTimeout?: number
+  /** Upper bound for a server's `Keep-Alive: timeout=` hint (ms, default 600,000). */
+  keepAliveMaxTimeout?: number
+  /** Requests that may wait for a connection; more reject with `ERR_POOL_QUEUE_FULL` (default 10,000). */
+  maxQueue?: number
+  /** Retries of an idempotent request that failed after it was (partly) sent (default 1). */
+  retries?: number
+}
+
+/** Counters like undici's `PoolStats`. */
+export interface PoolStats {
+  /** Open connections. */
+  connected: number
+  /** Open connections with nothing in flight. */
+  free: number
+  /** Requests waiting for a connection. */
+  pending: number
+  /** Requests in flight. */
+  running: number
+  /** pending + running. */
+  size: number
+}
+
+interface Item {
+  options: RequestOptions
+  resolve: (r: ClientResponse) => void
+  reject: (e: Error) => void
+  retriesLeft: number
+  staleRetried: boolean
+}
+
+interface Slot {
+  conn: ClientConn
+  running: number
+  idleTimer: NodeJS.Timeout | null
+  keepAlive: number
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+function positiveInt (name: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', name, `${name} must be a non-negative integer`)
+  return v
+}
+
+export class Pool {
+  /** The origin, e.g. `http://127.0.0.1:8080`. */
+  readonly origin: string
+  #options: PoolOptions
+  #max: number
+  #keepAlive: number
+  #keepAliveMax: number
+  #maxQueue: number
+  #retries: number
+  #slots = new Set<Slot>()
+  #connecting = 0
+  #queue: Item[] = []
+  #closing: Promise<void> | null = null
+  #destroyed = false
+
+  constructor (origin: string | URL, options: PoolOptions = {}) {
+    let url: URL
+    try {
+      url = new URL(String(origin))
+    } catch {
+      throw new InvalidArgumentError('ERR_INVALID_URL', 'origin', `invalid origin: ${String(origin)}`)
+    }
+    if (url.protocol !== 'http:') throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'origin', `unsupported origin scheme ${url.protocol}`)
+    if (options.pipelining !== undefined && options.pipelining !== 1) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'pipelining', 'only pipelining: 1 is supported (hyper does not pipeline HTTP/1.1)')
+    }
+    this.origin = url.origin
+    this.#options = options
+    this.#max = options.http2 ? 1 : positiveInt('connections', options.connections, 128) || 1
+    this.#keepAlive = positiveInt('keepAliveTimeout', options.keepAliveTimeout, 4000)
+    this.#keepAliveMax = positiveInt('keepAliveMaxTimeout', options.keepAliveMaxTimeout, 600_000)
+    this.#maxQueue = positiveInt('maxQueue', options.maxQueue, 10_000)
+    this.#retries = positiveInt('retries', options.retries, 1)
+  }
+
+  /** Current counters. */
+  get stats (): PoolStats {
+    let free = 0
+    let running = 0
+    for (const s of this.#slots) {
+      if (s.running === 0) free++
+      running += s.running
+    }
+    return { connected: this.#slots.size, free, pending: this.#queue.length, running, size: this.#queue.length + running }
+  }
+
+  /** True once `close()` or `destroy()` was called. */
+  get closed (): boolean {
+    return this.#closing !== null || this.#destroyed
+  }
+
+  /** Sends a request on a pooled connection. `options` are those of {@link ClientConn.request}. */
+  request (options: RequestOptions = {}): Promise<ClientResponse> {
+    if (this.closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
+    if (this.#queue.length >= this.#maxQueue) {
+      return Promise.reject(new HyperError('ERR_POOL_QUEUE_FULL', `more than ${this.#maxQueue} requests are waiting for a connection`))
+    }
+    const method = (options.method ?? 'GET').toUpperCase()
+    const body = options.body
+    const replayable = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array ||
+      body instanceof ArrayBuffer || ArrayBuffer.isView(body)
+    return new Promise((resolve, reject) => {
+      this.#queue.push({
+        options, resolve, reject, staleRetried: !replayable,
+        retriesLeft: IDEMPOTENT.has(method) && replayable ? this.#retries : 0,
+      })
+      this.#dispatch()
+    })
+  }
+
+  #dispatch (): void {
+    while (this.#queue.length > 0) {
+      const slot = this.#freeSlot()
+      if (!slot) break
+      this.#run(slot, this.#queue.shift()!)
+    }
+    const wanted = Math.min(this.#queue.length, this.#max - this.#slots.size - this.#connecting)
+    for (let i = 0; i < wanted; i++) this.#open()
+  }
+
+  #freeSlot (): Slot | undefined {
+    for (const s of this.#slots) {
+      if (s.conn.closed) {
+        this.#drop(s)
+        continue
+      }
+      if (this.#options.http2 || s.running === 0) return s
+    }
+    return undefined
+  }
+
+  #open (): void {
+    this.#connecting++
+    const { keepAliveTimeout: _k, keepAliveMaxTimeout: _m, connections: _c, pipelining: _p, maxQueue: _q, retries: _r, ...connectOptions } = this.#options
+    ClientConn.connect(this.origin, connectOptions).then((conn) => {
+      this.#connecting--
+      if (this.closed) {
+        void conn.close()
+        return
+      }
+      const slot: Slot = { conn, running: 0, idleTimer: null, keepAlive: this.#keepAlive }
+      conn[kHooks].idle = () => this.#onIdle(slot)
+      conn[kHooks].closed = () => { this.#drop(slot); this.#dispatch() }
+      this.#slots.add(slot)
+      this.#onIdle(slot)
+    }, (err: Error) => {
+      this.#connecting--
+      // Nothing to connect to: the oldest waiting request gets the error.
+      const item = this.#queue.shift()
+      item?.reject(err)
+      this.#dispatch()
+    })
+  }
+
+  #run (slot: Slot, item: Item): void {
+    if (slot.idleTimer) {
+      clearTimeout(slot.idleTimer)
+      slot.idleTimer = null
+    }
+    slot.running++
+    slot.conn.request(item.options).then((res) => {
+      slot.running--
+      const hint = /timeout=(\d+)/i.exec(String(res.headers['keep-alive'] ?? ''))
+      if (hint) slot.keepAlive = Math.min(this.#keepAlive, Math.max(0, Number(hint[1]) * 1000 - 1000), this.#keepAliveMax)
+      if (/\bclose\b/i.test(String(res.headers.connection ?? ''))) slot.keepAlive = 0
+      item.resolve(res)
+      // The connection's idle hook may have run before this: re-check (a complete-on-arrival
+      // response leaves the connection free already).
+      this.#onIdle(slot)
+    }, (err: HyperError) => {
+      slot.running--
+      if (slot.conn.closed) this.#drop(slot)
+      // Nothing of the request was written (a connection the server had closed, hyper's
+      // "operation was canceled" on a finished connection, ...): sending it elsewhere is safe.
+      const notSent = err instanceof HyperError && err.requestSent === false && err.code !== 'ABORT_ERR' && !err.code.endsWith('_TIMEOUT')
+      if (notSent && !item.staleRetried && !this.closed) {
+        // The server closed a reused connection before it read a byte: safe to send elsewhere.
+        item.staleRetried = true
+        this.#queue.unshift(item)
+      } else if (err.requestSent && item.retriesLeft > 0 && !this.closed && err.code !== 'ABORT_ERR' && !err.code?.endsWith('_TIMEOUT')) {
+        item.retriesLeft--
+        this.#queue.unshift(item)
+      } else {
+        item.reject(err)
+      }
+      this.#dispatch()
+    })
+  }
+
+  #onIdle (slot: Slot): void {
+    if (!this.#slots.has(slot)) return
+    if (slot.conn.closed) {
+      this.#drop(slot)
+    } else if (slot.running === 0 && slot.conn.pending === 0) {
+      if (this.#closing || slot.keepAlive === 0) {
+        this.#drop(slot)
+        void slot.conn.close()
+      } else if (!slot.idleTimer) {
+        slot.idleTimer = setTimeout(() => {
+          slot.idleTimer = null
+          this.#drop(slot)
+          void slot.conn.close()
+        }, slot.keepAlive).unref()
+      }
+    }
+    this.#dispatch()
+    this.#maybeClosed()
+  }
+
+  #drop (slot: Slot): void {
+    if (slot.idleTimer) clearTimeout(slot.idleTimer)
+    slot.idleTimer = null
+    this.#slots.delete(slot)
+  }
+
+  #closedResolve: (() => void) | null = null
+
+  #maybeClosed (): void {
+    if (this.#closing && this.#queue.length === 0 && this.stats.running === 0 && this.#connecting === 0) {
+      const conns = [...this.#slots]
+      this.#slots.clear()
+      void Promise.all(conns.map((s) => { if (s.idleTimer) clearTimeout(s.idleTimer); return s.conn.close() })).then(() => this.#closedResolve?.())
+    }
+  }
+
+  /** Graceful: queued and in-flight requests finish, then every connection closes. */
+  close (): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = new Promise((resolve) => { this.#closedResolve = resolve })
+      this.#maybeClosed()
+    }
+    return this.#closing
+  }
+
+  /** Fails every queued request with `err` (or `ERR_DESTROYED`) and destroys every connection. */
+  destroy (err?: Error): void {
+    if (this.#destroyed) return
+    this.#destroyed = true
+    const e = new ConnectionClosedError('ERR_DESTROYED', err ? `the pool was destroyed: ${err.message}` : 'the pool was destroyed', { cause: err })
+    for (const item of this.#queue.splice(0)) item.reject(e)
+    for (const s of this.#slots) {
+      if (s.idleTimer) clearTimeout(s.idleTimer)
+      s.conn.destroy(err)
+    }
+    this.#slots.clear()
+  }
+}
