@@ -9,7 +9,8 @@ export default defineConfig({
     execArgv: ['--expose-gc'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    // The JSON report lets .ci/run print a plain 'N passed, N failed' summary line.
+    reporters: ['default', ['json', { outputFile: 'build/test-report.json' }]],
     // Type tests (test/*.test-d.ts) run through tsc as part of the suite.
     typecheck: {
       enabled: true,
