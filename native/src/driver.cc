@@ -43,21 +43,27 @@ napi_value ErrorToJs(napi_env env, const ErrorInfo& e) {
   return arr;
 }
 
+// [status, version, reason, rawHeaders] followed by `extra` slots the caller fills.
+static napi_value HeadToJs(napi_env env, const ResponseHead& h, uint32_t extra) {
+  napi_value arr, headers, v;
+  napi_create_array_with_length(env, 4 + extra, &arr);
+  napi_create_uint32(env, h.status, &v);
+  napi_set_element(env, arr, 0, v);
+  napi_create_int32(env, h.version, &v);
+  napi_set_element(env, arr, 1, v);
+  napi_set_element(env, arr, 2, Latin1(env, h.reason));
+  napi_create_array_with_length(env, h.headers.size(), &headers);
+  for (size_t i = 0; i < h.headers.size(); ++i) napi_set_element(env, headers, static_cast<uint32_t>(i), Latin1(env, h.headers[i]));
+  napi_set_element(env, arr, 3, headers);
+  return arr;
+}
+
 static napi_value ToJs(napi_env env, Event& ev) {
   napi_value v;
   switch (ev.kind) {
     case EventKind::kResponse: {
       ResponseHead& h = *ev.head;
-      napi_value arr, headers;
-      napi_create_array_with_length(env, 7, &arr);
-      napi_create_uint32(env, h.status, &v);
-      napi_set_element(env, arr, 0, v);
-      napi_create_int32(env, h.version, &v);
-      napi_set_element(env, arr, 1, v);
-      napi_set_element(env, arr, 2, Latin1(env, h.reason));
-      napi_create_array_with_length(env, h.headers.size(), &headers);
-      for (size_t i = 0; i < h.headers.size(); ++i) napi_set_element(env, headers, static_cast<uint32_t>(i), Latin1(env, h.headers[i]));
-      napi_set_element(env, arr, 3, headers);
+      napi_value arr = HeadToJs(env, h, 3);  // + [firstChunk, ended, readOutstanding]
       if (h.first_chunk) {
         napi_set_element(env, arr, 4, BufferFrom(env, h.first_chunk.get()));
       } else {
@@ -70,20 +76,8 @@ static napi_value ToJs(napi_env env, Event& ev) {
       napi_set_element(env, arr, 6, v);
       return arr;
     }
-    case EventKind::kInformational: {
-      ResponseHead& h = *ev.head;
-      napi_value arr, headers;
-      napi_create_array_with_length(env, 4, &arr);
-      napi_create_uint32(env, h.status, &v);
-      napi_set_element(env, arr, 0, v);
-      napi_create_int32(env, h.version, &v);
-      napi_set_element(env, arr, 1, v);
-      napi_set_element(env, arr, 2, Latin1(env, h.reason));
-      napi_create_array_with_length(env, h.headers.size(), &headers);
-      for (size_t i = 0; i < h.headers.size(); ++i) napi_set_element(env, headers, static_cast<uint32_t>(i), Latin1(env, h.headers[i]));
-      napi_set_element(env, arr, 3, headers);
-      return arr;
-    }
+    case EventKind::kInformational:
+      return HeadToJs(env, *ev.head, 0);
     case EventKind::kData:
       return BufferFrom(env, ev.chunk.get());
     case EventKind::kConnectError:
