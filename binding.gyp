@@ -11,6 +11,7 @@
         "native/src/driver.cc",
         "native/src/connection.cc",
         "native/src/transport.cc",
+        "native/src/tls.cc",
         "native/src/exchange.cc",
         "native/src/wrap.cc",
       ],

@@ -12,6 +12,7 @@ import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, Re
 import { ResponseBody, kEnd, kFail, kPush } from './body.js'
 import { headersFromRaw, type IncomingHeaders } from './headers.js'
 import { flattenHeaders, hasHeader, validateMethod, validatePath, type HeadersInput } from './validate.js'
+import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
 
 /** A `dns.lookup`-compatible function. */
 export type LookupFunction = (
@@ -20,11 +21,11 @@ export type LookupFunction = (
   callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
 ) => void
 
-/** Where to connect: an `http:` URL, a host and port, or a Unix domain socket path. */
+/** Where to connect: an `http:` or `https:` URL, a host and port, or a Unix domain socket path. */
 export type ConnectTarget =
   | string
   | URL
-  | { host?: string; hostname?: string; port?: number | string }
+  | { host?: string; hostname?: string; port?: number | string; protocol?: 'http:' | 'https:' }
   | { socketPath: string }
 
 export interface ConnectOptions {
@@ -51,10 +52,17 @@ export interface ConnectOptions {
   /** Default for {@link RequestOptions.bodyTimeout} (default 300,000 ms; 0 = none). */
   bodyTimeout?: number
   /**
-   * Speak HTTP/2 with prior knowledge (cleartext h2c; TLS with ALPN is not available yet).
-   * Requests are multiplexed: `request()` calls do not wait for each other.
+   * HTTP/2. Over TLS, ALPN decides: `'auto'` (the default for `https:`) offers `h2` and
+   * `http/1.1`, `true` offers only `h2`, `false` only `http/1.1`. Over cleartext, `true` speaks
+   * h2c with prior knowledge and `'auto'`/`false` speak HTTP/1.1. On HTTP/2, requests are
+   * multiplexed: `request()` calls do not wait for each other.
    */
-  http2?: boolean
+  http2?: boolean | 'auto'
+  /**
+   * TLS settings (verification, `ca`, client certificate, ALPN, ...). TLS is used for `https:`
+   * URLs, for `{ protocol: 'https:' }` targets, and for `{ host, port }` targets when this is set.
+   */
+  tls?: TlsOptions
   /** HTTP/2: requests in flight at once on this connection; more wait in a FIFO queue (default 100). */
   maxConcurrentStreams?: number
 }
@@ -198,6 +206,7 @@ interface ResolvedTarget {
   port: number
   socketPath: string
   hostHeader: string
+  secure: boolean
 }
 
 function resolveTarget (target: ConnectTarget, options: ConnectOptions): ResolvedTarget {
@@ -210,15 +219,16 @@ function resolveTarget (target: ConnectTarget, options: ConnectOptions): Resolve
     } catch {
       throw new InvalidArgumentError('ERR_INVALID_URL', 'url', `invalid URL: ${JSON.stringify(target)}`)
     }
-    if (url.protocol === 'https:') {
-      throw new HyperError('ERR_NOT_SUPPORTED', 'https is not supported yet (TLS lands with the HTTP/2 + TLS work)')
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'url', `unsupported URL scheme ${JSON.stringify(url.protocol)}; expected http: or https:`)
     }
-    if (url.protocol !== 'http:') {
-      throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'url', `unsupported URL scheme ${JSON.stringify(url.protocol)}; expected http:`)
+    const secure = url.protocol === 'https:'
+    if (!secure && options.tls !== undefined) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'tls', 'tls options were given for an http: URL; use https:')
     }
     hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
-    port = url.port ? Number(url.port) : 80
-    return { kind: 'tcp', hostname, port, socketPath: '', hostHeader: options.host ?? url.host }
+    port = url.port ? Number(url.port) : secure ? 443 : 80
+    return { kind: 'tcp', hostname, port, socketPath: '', hostHeader: options.host ?? url.host, secure }
   }
   if (target === null || typeof target !== 'object') {
     throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'target', 'connect target must be a URL string, a URL, { host, port } or { socketPath }')
@@ -227,17 +237,23 @@ function resolveTarget (target: ConnectTarget, options: ConnectOptions): Resolve
     if (typeof target.socketPath !== 'string' || target.socketPath.length === 0) {
       throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'socketPath', 'socketPath must be a non-empty string')
     }
-    return { kind: 'unix', hostname: '', port: 0, socketPath: target.socketPath, hostHeader: options.host ?? 'localhost' }
+    return { kind: 'unix', hostname: '', port: 0, socketPath: target.socketPath, hostHeader: options.host ?? 'localhost', secure: options.tls !== undefined }
   }
   const h = target.hostname ?? target.host ?? 'localhost'
   if (typeof h !== 'string' || h.length === 0) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'host', 'host must be a non-empty string')
   hostname = h.startsWith('[') ? h.slice(1, -1) : h
-  port = target.port === undefined ? 80 : Number(target.port)
+  const protocol = (target as { protocol?: unknown }).protocol
+  if (protocol !== undefined && protocol !== 'http:' && protocol !== 'https:') {
+    throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'protocol', `unsupported protocol ${JSON.stringify(protocol)}; expected http: or https:`)
+  }
+  const secure = protocol === 'https:' || (protocol === undefined && options.tls !== undefined)
+  const defaultPort = secure ? 443 : 80
+  port = target.port === undefined ? defaultPort : Number(target.port)
   if (!Number.isInteger(port) || port <= 0 || port > 65535) {
     throw new InvalidArgumentError('ERR_SOCKET_BAD_PORT', 'port', `port must be an integer from 1 to 65535, got ${String(target.port)}`)
   }
   const hostPart = net.isIPv6(hostname) ? `[${hostname}]` : hostname
-  return { kind: 'tcp', hostname, port, socketPath: '', hostHeader: options.host ?? (port === 80 ? hostPart : `${hostPart}:${port}`) }
+  return { kind: 'tcp', hostname, port, socketPath: '', hostHeader: options.host ?? (port === defaultPort ? hostPart : `${hostPart}:${port}`), secure }
 }
 
 function lookupAddress (hostname: string, options: ConnectOptions): Promise<{ address: string, family: 4 | 6 }> {
@@ -280,6 +296,8 @@ export class ClientConn {
   #headersTimeout: number
   #bodyTimeout: number
   #http2: boolean
+  #secure: boolean
+  #tls: TlsConnectionInfo | undefined
   #authority: string
   #connect: { resolve: (c: ClientConn) => void, reject: (e: Error) => void, where: string, address?: string, port?: number } | null = null
   #closed: Promise<void> | null = null
@@ -289,11 +307,22 @@ export class ClientConn {
   /** @internal */
   [kHooks]: ConnHooks = {}
 
-  private constructor (executor: Executor, options: ConnectOptions, hostHeader: string, connectTimeout: number) {
+  private constructor (executor: Executor, options: ConnectOptions, t: ResolvedTarget, connectTimeout: number) {
+    const hostHeader = t.hostHeader
     this.#executor = executor
     this.#hostHeader = hostHeader
     this.#http2 = options.http2 === true
+    this.#secure = t.secure
     this.#authority = hostHeader
+    let tls: object | undefined
+    if (t.secure) {
+      const tlsOptions = options.tls ?? {}
+      const context = secureContextFor(tlsOptions, options.http2 ?? 'auto')
+      // SNI and the verified name: `servername`, else the host (no SNI for IP literals).
+      const servername = tlsOptions.servername ?? (t.kind === 'unix' ? hostHeader.replace(/:\d+$/, '') : t.hostname)
+      if (typeof servername !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'tls.servername', 'tls.servername must be a string')
+      tls = { context, servername: net.isIP(servername) ? '' : servername, verifyHost: servername, sessionKey: `${servername}:${t.port}` }
+    }
     this.#headersTimeout = validateTimeout('headersTimeout', options.headersTimeout, 300_000)
     this.#bodyTimeout = validateTimeout('bodyTimeout', options.bodyTimeout, 300_000)
     this.#native = new binding.Connection(executor.native, this, {
@@ -303,6 +332,7 @@ export class ClientConn {
       connectTimeout,
       http2: this.#http2,
       maxConcurrentStreams: options.maxConcurrentStreams ?? 100,
+      tls,
     })
   }
 
@@ -322,6 +352,9 @@ export class ClientConn {
     const signal = options.signal
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'signal', 'signal must be an AbortSignal')
     if (signal?.aborted) throw new AbortError(signal.reason)
+    if (options.http2 !== undefined && typeof options.http2 !== 'boolean' && options.http2 !== 'auto') {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'http2', "http2 must be true, false or 'auto'")
+    }
     const t = resolveTarget(target, options)
     let address = ''
     let family: 4 | 6 = 4
@@ -329,7 +362,7 @@ export class ClientConn {
       const lookup = lookupAddress(t.hostname, options)
       ;({ address, family } = signal ? await raceAbort(lookup, signal) : await lookup)
     }
-    const conn = new ClientConn(executor, options, t.hostHeader, connectTimeout)
+    const conn = new ClientConn(executor, options, t, connectTimeout)
     const connecting = conn.#start(t, address, family)
     if (!signal) return connecting
     const onAbort = (): void => conn.#abortConnect(signal.reason)
@@ -377,7 +410,17 @@ export class ClientConn {
     return this.#state === 'closed'
   }
 
-  /** The protocol this connection speaks: `'1.1'` or `'2'`. */
+  /** Whether the connection uses TLS. */
+  get secure (): boolean {
+    return this.#secure
+  }
+
+  /** What the TLS handshake negotiated (undefined for cleartext connections). */
+  get tls (): TlsConnectionInfo | undefined {
+    return this.#tls
+  }
+
+  /** The protocol this connection speaks: `'1.1'` or `'2'` (over TLS, as ALPN selected). */
   get protocol (): '1.1' | '2' {
     return this.#http2 ? '2' : '1.1'
   }
@@ -435,7 +478,7 @@ export class ClientConn {
           i -= 2
         }
       }
-      if (path[0] === '/' || path === '*') target = `http://${authority}${path === '*' ? '' : path}`
+      if (path[0] === '/' || path === '*') target = `${this.#secure ? 'https' : 'http'}://${authority}${path === '*' ? '' : path}`
       if (body instanceof Uint8Array && !hasHeader(headers, 'content-length')) headers.push('Content-Length', String(body.byteLength))
     } else {
       if (!hasHeader(headers, 'host')) headers.unshift('Host', this.#hostHeader)
@@ -622,13 +665,19 @@ export class ClientConn {
         }
         return
       }
-      case EVENT_CONNECTED:
+      case EVENT_CONNECTED: {
+        const t = this.#native.tlsInfo()
+        if (t) {
+          this.#tls = tlsInfoFromNative(t)
+          this.#http2 = t[5]
+        }
         if (this.#state === 'connecting') this.#state = this.#closed ? 'closing' : 'open'
         if (this.#connect) {
           this.#connect.resolve(this)
           this.#connect = null
         }
         return
+      }
       case EVENT_CONNECT_ERROR:
         if (this.#connect) {
           this.#connect.reject(connectError(payload as NativeErrorInfo, this.#connect.where, this.#connect.address, this.#connect.port))

@@ -60,6 +60,15 @@ export class SocketError extends HyperError {
 /** The connection closed or was destroyed before the request completed (`ERR_CONNECTION_CLOSED`, `ERR_DESTROYED`, `ERR_CLOSED`). */
 export class ConnectionClosedError extends HyperError {}
 
+/**
+ * The TLS handshake or session failed. `code` uses Node's names where they exist: certificate
+ * verification (`DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`,
+ * `SELF_SIGNED_CERT_IN_CHAIN`, `ERR_TLS_CERT_ALTNAME_INVALID`, ...), OpenSSL failures as
+ * `ERR_SSL_<REASON>` (`ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE`, `ERR_SSL_WRONG_VERSION_NUMBER`, ...),
+ * and bad TLS options (`ERR_TLS_INVALID_CA`, `ERR_TLS_INVALID_KEY`, `ERR_TLS_KEY_MISMATCH`, ...).
+ */
+export class TlsError extends HyperError {}
+
 /** The operation was aborted through an `AbortSignal` (`code` `ABORT_ERR`; `cause` is the signal's reason). */
 export class AbortError extends HyperError {
   constructor (reason?: unknown) {
@@ -88,13 +97,14 @@ export class InvalidArgumentError extends TypeError {
 
 /** Builds the typed error for what the addon reported. */
 export function errorFromNative (info: NativeErrorInfo, context?: string): HyperError {
-  const [localCode, hyperCode, message, errnoName, errno, syscall, requestSent] = info
+  const [localCode, hyperCode, message, errnoName, errno, syscall, requestSent, tlsCode] = info
   const opts: HyperErrorOptions = { requestSent }
   if (hyperCode) opts.hyperCode = hyperCode
   if (errno !== undefined) opts.errno = errno
   if (syscall) opts.syscall = syscall
   const hyperPart = hyperCode ? ` (hyper: ${message})` : ''
   if (localCode.endsWith('_TIMEOUT')) return new TimeoutError(localCode, message, opts)
+  if (tlsCode) return new TlsError(tlsCode, message, opts)
   if (localCode) {
     const detail = errnoName ? ` (${syscall} ${errnoName})` : ''
     return new ConnectionClosedError(localCode, `${message}${detail}`, opts)

@@ -13,8 +13,9 @@ export type { PoolOptions, PoolStats } from './pool.js'
 export { Agent, request, getGlobalAgent } from './agent.js'
 export type { AgentOptions } from './agent.js'
 export type { IncomingHeaders } from './headers.js'
+export type { TlsOptions, TlsConnectionInfo } from './tls.js'
 export type { HeadersInput } from './validate.js'
-export { HyperError, ProtocolError, SocketError, ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, HYPER_CODES } from './errors.js'
+export { HyperError, ProtocolError, SocketError, ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, TlsError, HYPER_CODES } from './errors.js'
 export type { HyperErrorOptions } from './errors.js'
 
 /** Version of the linked hyper library, e.g. `"1.12.0"`. */

@@ -6,8 +6,8 @@
 import * as path from 'node:path'
 import * as fs from 'node:fs'
 
-/** Error details as the addon reports them: [localCode, hyperCode, message, errnoName, errno, syscall, requestSent]. */
-export type NativeErrorInfo = [string, number, string, string | undefined, number | undefined, string, boolean]
+/** Error details as the addon reports them: [localCode, hyperCode, message, errnoName, errno, syscall, requestSent, tlsCode?]. */
+export type NativeErrorInfo = [string, number, string, string | undefined, number | undefined, string, boolean, string?]
 /** Response head: [status, version, reason, rawHeaders, firstChunk, ended, readOutstanding]. */
 export type NativeHead = [number, number, string, string[], Buffer | null, boolean, boolean]
 /** Informational (1xx) head: [status, version, reason, rawHeaders]. */
@@ -31,10 +31,17 @@ export interface NativeConnection {
   dump(id: number): void
   close(): void
   destroy(code?: string, message?: string): void
+  /** [alpn, version, cipher, authorizationError, sessionReused, http2] once a TLS handshake is done. */
+  tlsInfo(): [string, string, string, string, boolean, boolean] | undefined
+}
+/** An OpenSSL client context (trust store, client certificate, ALPN, session cache). */
+export interface NativeSecureContext {
+  cachedSessions(): number
 }
 export interface NativeBinding {
   Executor: new (onEvents: (events: unknown[]) => void) => NativeExecutor
   Connection: new (executor: NativeExecutor, owner: object, options: object) => NativeConnection
+  SecureContext: new (options: object) => NativeSecureContext
   hyperVersion(): string
 }
 

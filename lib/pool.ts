@@ -1,6 +1,7 @@
 /**
  * Pool: keep-alive connections to one origin. HTTP/1.1 requests go to a free connection or wait
- * in a bounded FIFO queue; with `http2: true` they are multiplexed over one connection. Idle
+ * in a bounded FIFO queue; over HTTP/2 (h2c with `http2: true`, or TLS where ALPN selects h2)
+ * they are multiplexed over one connection. Idle
  * connections close after `keepAliveTimeout` (or the server's `Keep-Alive: timeout=` hint, if
  * shorter); connections the server closed are dropped before reuse; a request that failed
  * before any byte was written is retried on a fresh connection, and idempotent ones (with a
@@ -10,7 +11,7 @@ import { ClientConn, ClientResponse, kHooks, type ConnectOptions, type RequestOp
 import { ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
-  /** Most connections to open (HTTP/1.1; default 128). With `http2` one connection is used. */
+  /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
   connections?: number
   /** Requests per HTTP/1.1 connection at a time: only 1 (hyper does not pipeline). */
   pipelining?: 1
@@ -75,6 +76,8 @@ export class Pool {
   #queue: Item[] = []
   #closing: Promise<void> | null = null
   #destroyed = false
+  #learnProtocol: boolean
+  #protocol: '1.1' | '2' | null = null
 
   constructor (origin: string | URL, options: PoolOptions = {}) {
     let url: URL
@@ -83,13 +86,19 @@ export class Pool {
     } catch {
       throw new InvalidArgumentError('ERR_INVALID_URL', 'origin', `invalid origin: ${String(origin)}`)
     }
-    if (url.protocol !== 'http:') throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'origin', `unsupported origin scheme ${url.protocol}`)
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'origin', `unsupported origin scheme ${url.protocol}`)
+    if (options.http2 !== undefined && typeof options.http2 !== 'boolean' && options.http2 !== 'auto') {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'http2', "http2 must be true, false or 'auto'")
+    }
+    // Over TLS with 'auto' the protocol is known after the first handshake: until then one
+    // connection at a time, so an h2 server is not sent a burst of parallel handshakes.
+    this.#learnProtocol = url.protocol === 'https:' && options.http2 !== false && options.http2 !== true
     if (options.pipelining !== undefined && options.pipelining !== 1) {
       throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'pipelining', 'only pipelining: 1 is supported (hyper does not pipeline HTTP/1.1)')
     }
     this.origin = url.origin
     this.#options = options
-    this.#max = options.http2 ? 1 : positiveInt('connections', options.connections, 128) || 1
+    this.#max = options.http2 === true ? 1 : positiveInt('connections', options.connections, 128) || 1
     this.#keepAlive = positiveInt('keepAliveTimeout', options.keepAliveTimeout, 4000)
     this.#keepAliveMax = positiveInt('keepAliveMaxTimeout', options.keepAliveMaxTimeout, 600_000)
     this.#maxQueue = positiveInt('maxQueue', options.maxQueue, 10_000)
@@ -137,7 +146,8 @@ export class Pool {
       if (!slot) break
       this.#run(slot, this.#queue.shift()!)
     }
-    const wanted = Math.min(this.#queue.length, this.#max - this.#slots.size - this.#connecting)
+    const limit = this.#protocol === '2' || (this.#learnProtocol && this.#protocol === null) ? 1 : this.#max
+    const wanted = Math.min(this.#queue.length, limit - this.#slots.size - this.#connecting)
     for (let i = 0; i < wanted; i++) this.#open()
   }
 
@@ -147,7 +157,7 @@ export class Pool {
         this.#drop(s)
         continue
       }
-      if (this.#options.http2 || s.running === 0) return s
+      if (s.conn.protocol === '2' || s.running === 0) return s
     }
     return undefined
   }
@@ -161,6 +171,7 @@ export class Pool {
         void conn.close()
         return
       }
+      this.#protocol ??= conn.protocol
       const slot: Slot = { conn, running: 0, idleTimer: null, keepAlive: this.#keepAlive }
       conn[kHooks].idle = () => this.#onIdle(slot)
       conn[kHooks].closed = () => { this.#drop(slot); this.#dispatch() }

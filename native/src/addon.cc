@@ -50,6 +50,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   addon->connection_ctor = Napi::Persistent(connection);
   exports.Set("Executor", executor);
   exports.Set("Connection", connection);
+  exports.Set("SecureContext", SecureContextWrap::Define(env));
   exports.Set("hyperVersion", Napi::Function::New(env, HyperVersion, "hyperVersion"));
   return exports;
 }

@@ -63,6 +63,7 @@ struct ErrorInfo {
   int sys_errno = 0;      // positive errno (or libuv error negated) when a socket call failed
   std::string syscall;    // "connect", "read", "write", ...
   std::string local_code; // node-hyper's own code (ERR_CLOSED, ...), empty otherwise
+  std::string tls_code;   // TLS failure in Node's terms (CERT_HAS_EXPIRED, ERR_SSL_..., ...)
   bool request_sent = false;  // some bytes of the request reached the socket
 };
 

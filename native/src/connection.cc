@@ -133,7 +133,8 @@ void Connection::ArmTimer() {
   auto consider = [&next](uint64_t d) {
     if (d && (!next || d < next)) next = d;
   };
-  if (state_ == State::kConnecting || state_ == State::kHandshaking) consider(connect_deadline_);
+  if (state_ == State::kConnecting || state_ == State::kTlsHandshaking || state_ == State::kHandshaking)
+    consider(connect_deadline_);
   for (auto& kv : exchanges_) {
     consider(kv.second->deadline);
     consider(kv.second->continue_deadline);
@@ -151,7 +152,8 @@ void Connection::OnTimer(uv_timer_t* h) {
   if (c->torn_down_) return;
   c->Ref();
   uint64_t now = c->Now();
-  if ((c->state_ == State::kConnecting || c->state_ == State::kHandshaking) && c->connect_deadline_ &&
+  if ((c->state_ == State::kConnecting || c->state_ == State::kTlsHandshaking || c->state_ == State::kHandshaking) &&
+      c->connect_deadline_ &&
       c->connect_deadline_ <= now) {
     ErrorInfo info;
     info.local_code = "ERR_CONNECT_TIMEOUT";
@@ -225,6 +227,20 @@ void Connection::OnPoll(uv_poll_t* h, int status, int events) {
   c->Ref();
   if (c->state_ == State::kConnecting) {
     c->FinishConnect();
+  } else if (c->state_ == State::kTlsHandshaking) {
+    if (status < 0) {
+      ErrorInfo info;
+      info.sys_errno = status;
+      info.syscall = "poll";
+      info.message = "the TLS handshake failed";
+      Event ev{EventKind::kConnectError, c};
+      ev.error = std::make_unique<ErrorInfo>(info);
+      c->Emit(std::move(ev));
+      c->Teardown(false, &info);
+    } else {
+      if (events & (UV_READABLE | UV_DISCONNECT)) c->read_ready_ = true;
+      c->DriveTls();
+    }
   } else {
     if (status < 0) {
       if (!c->saved_errno_) {
@@ -239,7 +255,17 @@ void Connection::OnPoll(uv_poll_t* h, int status, int events) {
         c->read_ready_ = true;
         c->read_waker_.Wake();
       }
-      if (events & UV_WRITABLE) c->write_waker_.Wake();
+      if (events & UV_WRITABLE) {
+        if (c->tls_ && c->tls_->HasPendingOutput()) {
+          int err = 0;
+          if (!c->tls_->Flush(c->sock_, &err) && err != EAGAIN && !c->saved_errno_) {
+            c->saved_errno_ = err;
+            c->errno_syscall_ = "write";
+            c->read_waker_.Wake();  // let hyper observe the failure
+          }
+        }
+        c->write_waker_.Wake();
+      }
     }
     c->Drive();
   }
@@ -262,9 +288,65 @@ void Connection::FinishConnect() {
   }
   uv_poll_stop(&poll_);
   interest_ = 0;
+  if (opts_.tls) {
+    StartTls();
+    return;
+  }
   StartHandshake();
   Drive();
 }
+
+void Connection::StartTls() {
+  tls_ = std::make_unique<TlsSession>(opts_.tls);
+  state_ = State::kTlsHandshaking;
+  if (!tls_->Init(opts_.servername, opts_.verify_host, opts_.session_key)) {
+    ErrorInfo info = tls_->error();
+    Event ev{EventKind::kConnectError, this};
+    ev.error = std::make_unique<ErrorInfo>(info);
+    Emit(std::move(ev));
+    Teardown(false, &info);
+    return;
+  }
+  DriveTls();
+}
+
+// The TLS handshake runs before hyper's: ALPN decides which protocol hyper speaks.
+void Connection::DriveTls() {
+  TlsSession::Step step = tls_->Handshake(sock_, &read_ready_);
+  if (step == TlsSession::Step::kError) {
+    ErrorInfo info = tls_->error();
+    Event ev{EventKind::kConnectError, this};
+    ev.error = std::make_unique<ErrorInfo>(info);
+    Emit(std::move(ev));
+    Teardown(false, &info);
+    return;
+  }
+  if (step == TlsSession::Step::kWantRead) {
+    int want = UV_READABLE | UV_DISCONNECT | (tls_->HasPendingOutput() ? UV_WRITABLE : 0);
+    if (want != interest_) {
+      uv_poll_start(&poll_, want, OnPoll);
+      interest_ = want;
+    }
+    return;
+  }
+  tls_info_.tls = true;
+  tls_info_.alpn = tls_->alpn();
+  tls_info_.version = tls_->version();
+  tls_info_.cipher = tls_->cipher();
+  tls_info_.session_reused = tls_->session_reused();
+  tls_info_.authorization_error = tls_->authorization_error();
+  if (tls_info_.alpn == "h2") {
+    opts_.http2 = true;
+  } else if (!tls_info_.alpn.empty()) {
+    opts_.http2 = false;  // the server chose http/1.1 (or another protocol hyper then rejects)
+  }
+  uv_poll_stop(&poll_);
+  interest_ = 0;
+  StartHandshake();
+  Drive();
+}
+
+Connection::TlsInfo Connection::GetTlsInfo() const { return tls_info_; }
 
 void Connection::StartHandshake() {
   exec_.reset(hyper_executor_new());
@@ -295,6 +377,26 @@ void Connection::StartHandshake() {
 size_t Connection::OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept {
   auto* c = static_cast<Connection*>(userdata);
   if (c->poisoned_) return HYPER_IO_ERROR;
+  if (c->tls_) {
+    // TLS keeps its own view of readiness: records may sit decrypted-or-not in its buffers
+    // while the socket is drained, so it always tries its buffers before the socket.
+    int err = 0;
+    long n = c->tls_->Read(c->sock_, buf, len, &c->read_ready_, &err);
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) {
+      c->peer_eof_ = true;
+      return 0;
+    }
+    if (err == EAGAIN) {
+      c->read_waker_.Store(hyper_context_waker(ctx));
+      return HYPER_IO_PENDING;
+    }
+    if (err != EPROTO) {
+      c->saved_errno_ = err;
+      c->errno_syscall_ = "read";
+    }
+    return HYPER_IO_ERROR;
+  }
   if (!c->read_ready_) {
     // The last recv drained the socket and poll has not reported it readable since: park the
     // waker without a syscall. hyper re-polls its connection task several times per exchange
@@ -328,7 +430,7 @@ size_t Connection::OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* 
   auto* c = static_cast<Connection*>(userdata);
   if (c->poisoned_) return HYPER_IO_ERROR;
   int err = 0;
-  long n = c->sock_.Send(buf, len, &err);
+  long n = c->tls_ ? c->tls_->Write(c->sock_, buf, len, &err) : c->sock_.Send(buf, len, &err);
   if (n > 0) {
     c->bytes_written_ += static_cast<uint64_t>(n);
     return static_cast<size_t>(n);
@@ -337,6 +439,7 @@ size_t Connection::OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* 
     c->write_waker_.Store(hyper_context_waker(ctx));
     return HYPER_IO_PENDING;
   }
+  if (n < 0 && err == EPROTO && c->tls_) return HYPER_IO_ERROR;  // details in tls_->error()
   c->saved_errno_ = n < 0 ? err : EPIPE;
   c->errno_syscall_ = "write";
   return HYPER_IO_ERROR;
@@ -558,7 +661,7 @@ void Connection::Drive() {
 
 void Connection::StartPendingWork() {
   if (state_ == State::kReady && client_ && !conn_task_done_ && !opts_.http2 && active_ == 0 && !queue_.empty() &&
-      exchanges_done_ > 0 && Now() != last_done_ms_ && sock_.PeerClosed()) {
+      exchanges_done_ > 0 && Now() != last_done_ms_ && (tls_ ? tls_->PeerClosed(sock_) : sock_.PeerClosed())) {
     // A reused keep-alive connection the server has closed while it sat idle (its FIN may not
     // have reached hyper yet): do not write into it. The queued requests fail as not sent, so a
     // pool retries them on a fresh connection. Skipped when the previous exchange finished in
@@ -707,6 +810,16 @@ void Connection::HandleTask(hyper_task* raw) {
 
 ErrorInfo Connection::ErrorFromTask(hyper_error* err, const char* syscall) {
   ErrorInfo info = ErrorFromHyper(err);
+  if (tls_ && tls_->failed()) {
+    const ErrorInfo& t = tls_->error();
+    info.tls_code = t.tls_code;
+    info.message = t.message;
+    if (t.sys_errno) {
+      info.sys_errno = t.sys_errno;
+      info.syscall = t.syscall;
+    }
+    return info;
+  }
   if (saved_errno_) {
     info.sys_errno = saved_errno_;
     info.syscall = errno_syscall_;
@@ -731,6 +844,13 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
 }
 
 void Connection::OnBodyChunk(Exchange* ex, hyper_buf* chunk) {
+  if (hyper_buf_len(chunk) == 0) {
+    // An empty chunk (HTTP/2 sends an empty DATA frame to carry END_STREAM): nothing for JS,
+    // and an empty push would stall a Readable. Read on to the end.
+    hyper_buf_free(chunk);
+    PushBodyTask(ex);
+    return;
+  }
   if (ex->discard) {
     hyper_buf_free(chunk);
     if (!ex->want_read) {
@@ -842,10 +962,10 @@ void Connection::Emit(Event&& ev) {
 // ---------------------------------------------------------------- interest, liveness, teardown
 
 void Connection::UpdateInterest() {
-  if (!poll_open_ || torn_down_ || state_ == State::kConnecting) return;
+  if (!poll_open_ || torn_down_ || state_ == State::kConnecting || state_ == State::kTlsHandshaking) return;
   int want = 0;
   if (read_waker_.Armed()) want |= UV_READABLE | UV_DISCONNECT;
-  if (write_waker_.Armed()) want |= UV_WRITABLE;
+  if (write_waker_.Armed() || (tls_ && tls_->HasPendingOutput())) want |= UV_WRITABLE;
   if (want == interest_) return;
   if (want) {
     int r = uv_poll_start(&poll_, want, OnPoll);
@@ -862,7 +982,8 @@ void Connection::UpdateInterest() {
 void Connection::UpdateBusy() {
   // Busy = JS may be awaiting something from this connection (connect, a response, a body
   // chunk, close). JS promises form garbage cycles through the owner unless we pin it.
-  bool busy = !torn_down_ && (state_ == State::kConnecting || state_ == State::kHandshaking || LiveExchanges() > 0 ||
+  bool busy = !torn_down_ && (state_ == State::kConnecting || state_ == State::kTlsHandshaking ||
+                              state_ == State::kHandshaking || LiveExchanges() > 0 ||
                               close_requested_ || destroy_requested_);
   if (busy == busy_) return;
   busy_ = busy;
@@ -903,6 +1024,7 @@ void Connection::Teardown(bool silent, const ErrorInfo* why) {
   if (torn_down_) return;
   torn_down_ = true;
   poisoned_ = true;
+  bool clean = why == nullptr && !saved_errno_ && !peer_eof_ && state_ == State::kReady;
   state_ = State::kClosed;
   if (poll_open_) uv_poll_stop(&poll_);
   interest_ = 0;
@@ -910,6 +1032,7 @@ void Connection::Teardown(bool silent, const ErrorInfo* why) {
   // borrow of our bodies), then the objects we own, then the socket.
   exec_.reset();
   client_.reset();
+  if (tls_ && clean) tls_->Shutdown(sock_);  // close_notify, best effort, never blocks
   if (!silent) {
     ErrorInfo base;
     if (why) {

@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "exchange.h"
+#include "tls.h"
 #include "transport.h"
 
 namespace nodehyper {
@@ -27,8 +28,21 @@ class Connection {
     bool allow_multiline_headers = false;
     uint64_t connect_timeout = 0;  // ms, 0 = none
     uint32_t max_concurrent_streams = 100;  // HTTP/2: hyper queues without bound, so cap here
+    // TLS (null = cleartext). With TLS, ALPN "h2" selects HTTP/2; `http2` forces it otherwise.
+    std::shared_ptr<TlsContext> tls;
+    std::string servername;   // SNI
+    std::string verify_host;  // name or IP the certificate must match
+    std::string session_key;  // session cache key (servername:port)
   };
-  enum class State { kNew, kConnecting, kHandshaking, kReady, kClosed };
+  enum class State { kNew, kConnecting, kTlsHandshaking, kHandshaking, kReady, kClosed };
+
+  // After a TLS handshake: what was negotiated (empty strings for cleartext).
+  struct TlsInfo {
+    bool tls = false;
+    std::string alpn, version, cipher, authorization_error;
+    bool session_reused = false;
+  };
+  TlsInfo GetTlsInfo() const;
 
   Connection(Driver* driver, napi_env env, napi_value owner, const Options& opts, ConnectionWrap* wrap);
   Connection(const Connection&) = delete;
@@ -89,6 +103,10 @@ class Connection {
   int StartPoll();
   void FinishConnect();
   void StartHandshake();
+  void StartTls();
+  void DriveTls();
+  long IoRecv(uint8_t* buf, size_t len, int* err);
+  long IoSend(const uint8_t* buf, size_t len, int* err);
   void StartPendingWork();
   bool PollExecutor(int* budget);
   void HandleTask(hyper_task* task);
@@ -120,6 +138,8 @@ class Connection {
   int refs_ = 1;  // the wrap
 
   Socket sock_;
+  std::unique_ptr<TlsSession> tls_;
+  TlsInfo tls_info_;
   uv_poll_t poll_;
   bool poll_open_ = false;
   int interest_ = 0;

@@ -24,7 +24,7 @@ napi_value BufferFrom(napi_env env, hyper_buf* b) {
 
 napi_value ErrorToJs(napi_env env, const ErrorInfo& e) {
   napi_value arr, v;
-  napi_create_array_with_length(env, 7, &arr);
+  napi_create_array_with_length(env, 8, &arr);
   napi_set_element(env, arr, 0, Latin1(env, e.local_code));
   napi_create_int32(env, e.hyper_code, &v);
   napi_set_element(env, arr, 1, v);
@@ -40,6 +40,7 @@ napi_value ErrorToJs(napi_env env, const ErrorInfo& e) {
   napi_set_element(env, arr, 5, Latin1(env, e.syscall));
   napi_get_boolean(env, e.request_sent, &v);
   napi_set_element(env, arr, 6, v);
+  if (!e.tls_code.empty()) napi_set_element(env, arr, 7, Latin1(env, e.tls_code));
   return arr;
 }
 

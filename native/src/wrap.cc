@@ -3,6 +3,7 @@
 #include "addon.h"
 #include "connection.h"
 #include "driver.h"
+#include "tls.h"
 
 namespace nodehyper {
 
@@ -10,6 +11,7 @@ namespace {
 
 // Type tags keep a Connection from being handed a foreign object as its executor.
 constexpr napi_type_tag kExecutorTag = {0x6e6f64656879ULL, 0x7065722d65786563ULL};
+constexpr napi_type_tag kSecureContextTag = {0x6e6f64656879ULL, 0x7065722d746c7363ULL};
 
 Napi::Value ThrowType(Napi::Env env, const char* msg) {
   Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
@@ -41,7 +43,75 @@ Napi::Value ErrnoResult(Napi::Env env, int err, const char* syscall) {
   return a;
 }
 
+bool GetUtf8(const Napi::Object& o, const char* key, std::string* out) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) return false;
+  *out = v.As<Napi::String>().Utf8Value();
+  return true;
+}
+
+int GetInt(const Napi::Object& o, const char* key, int dflt) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().Int32Value() : dflt;
+}
+
+std::vector<std::string> GetStrings(const Napi::Object& o, const char* key) {
+  std::vector<std::string> out;
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) return out;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    if (e.IsString()) out.push_back(e.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------- SecureContext
+
+Napi::Function SecureContextWrap::Define(Napi::Env env) {
+  return DefineClass(env, "SecureContext",
+                     {InstanceMethod<&SecureContextWrap::CachedSessions>("cachedSessions")});
+}
+
+// new SecureContext({ ca: string[], cert, key, passphrase, alpn: string[], ciphers, ciphersuites,
+//   minVersion, maxVersion (OpenSSL version numbers), rejectUnauthorized, sessionCache })
+// The JS layer validates; bad PEM or settings throw an Error with a `code`.
+SecureContextWrap::SecureContextWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SecureContextWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    ThrowType(env, "SecureContext(options): options must be an object");
+    return;
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  TlsConfig cfg;
+  cfg.ca = GetStrings(o, "ca");
+  GetUtf8(o, "cert", &cfg.cert);
+  GetUtf8(o, "key", &cfg.key);
+  GetUtf8(o, "passphrase", &cfg.passphrase);
+  cfg.alpn = GetStrings(o, "alpn");
+  GetUtf8(o, "ciphers", &cfg.ciphers);
+  GetUtf8(o, "ciphersuites", &cfg.ciphersuites);
+  cfg.min_version = GetInt(o, "minVersion", TLS1_2_VERSION);
+  cfg.max_version = GetInt(o, "maxVersion", 0);
+  cfg.reject_unauthorized = GetBool(o, "rejectUnauthorized", true);
+  cfg.session_cache = GetBool(o, "sessionCache", true);
+  std::string code, message;
+  ctx_ = TlsContext::Create(cfg, &code, &message);
+  if (!ctx_) {
+    Napi::Error err = Napi::Error::New(env, message);
+    err.Set("code", Napi::String::New(env, code));
+    err.ThrowAsJavaScriptException();
+    return;
+  }
+  napi_type_tag_object(env, info.This(), &kSecureContextTag);
+}
+
+Napi::Value SecureContextWrap::CachedSessions(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(ctx_ ? ctx_->cached_sessions() : 0));
+}
 
 // ---------------------------------------------------------------- Executor
 
@@ -82,6 +152,7 @@ Napi::Function ConnectionWrap::Define(Napi::Env env) {
                          InstanceMethod<&ConnectionWrap::Close>("close"),
                          InstanceMethod<&ConnectionWrap::Destroy>("destroy"),
                          InstanceMethod<&ConnectionWrap::DebugState>("debugState"),
+                         InstanceMethod<&ConnectionWrap::TlsInfo>("tlsInfo"),
                      });
 }
 
@@ -112,6 +183,22 @@ ConnectionWrap::ConnectionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
   opts.allow_multiline_headers = GetBool(o, "allowMultilineHeaders", false);
   Napi::Value ct = o.Get("connectTimeout");
   if (ct.IsNumber() && ct.As<Napi::Number>().DoubleValue() > 0) opts.connect_timeout = static_cast<uint64_t>(ct.As<Napi::Number>().DoubleValue());
+  Napi::Value tls = o.Get("tls");
+  if (tls.IsObject()) {
+    Napi::Object t = tls.As<Napi::Object>();
+    Napi::Value sc = t.Get("context");
+    bool is_ctx = false;
+    if (sc.IsObject()) napi_check_object_type_tag(env, sc, &kSecureContextTag, &is_ctx);
+    SecureContextWrap* scw = is_ctx ? SecureContextWrap::Unwrap(sc.As<Napi::Object>()) : nullptr;
+    if (!scw || !scw->context()) {
+      ThrowType(env, "Connection: tls.context must be a native SecureContext");
+      return;
+    }
+    opts.tls = scw->context();
+    GetUtf8(t, "servername", &opts.servername);
+    GetUtf8(t, "verifyHost", &opts.verify_host);
+    GetUtf8(t, "sessionKey", &opts.session_key);
+  }
   conn_ = new Connection(ew->driver(), env, info[1], opts, this);
 }
 
@@ -288,5 +375,23 @@ Napi::Value ConnectionWrap::Destroy(const Napi::CallbackInfo& info) {
 namespace nodehyper {
 Napi::Value ConnectionWrap::DebugState(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), conn_->DebugState());
+}
+}  // namespace nodehyper
+
+namespace nodehyper {
+// [alpn, version, cipher, authorizationError, sessionReused, http2] after a TLS handshake,
+// undefined for cleartext connections.
+Napi::Value ConnectionWrap::TlsInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Connection::TlsInfo t = conn_->GetTlsInfo();
+  if (!t.tls) return env.Undefined();
+  Napi::Array a = Napi::Array::New(env, 6);
+  a.Set(uint32_t(0), Napi::String::New(env, t.alpn));
+  a.Set(uint32_t(1), Napi::String::New(env, t.version));
+  a.Set(uint32_t(2), Napi::String::New(env, t.cipher));
+  a.Set(uint32_t(3), Napi::String::New(env, t.authorization_error));
+  a.Set(uint32_t(4), Napi::Boolean::New(env, t.session_reused));
+  a.Set(uint32_t(5), Napi::Boolean::New(env, conn_->http2()));
+  return a;
 }
 }  // namespace nodehyper

@@ -8,6 +8,19 @@ namespace nodehyper {
 
 class Driver;
 class Connection;
+class TlsContext;
+
+// A TLS configuration (SSL_CTX + session cache), shared by the connections given it.
+class SecureContextWrap : public Napi::ObjectWrap<SecureContextWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit SecureContextWrap(const Napi::CallbackInfo& info);
+  const std::shared_ptr<TlsContext>& context() const { return ctx_; }
+
+ private:
+  Napi::Value CachedSessions(const Napi::CallbackInfo& info);
+  std::shared_ptr<TlsContext> ctx_;
+};
 
 class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
  public:
@@ -39,6 +52,7 @@ class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value DebugState(const Napi::CallbackInfo& info);
+  Napi::Value TlsInfo(const Napi::CallbackInfo& info);
   Connection* conn_ = nullptr;
 };
 

@@ -1,0 +1,129 @@
+// TLS beneath hyper's IO callbacks, on the OpenSSL that Node itself bundles and exports (its
+// headers ship with Node's; no extra library, and Node's OpenSSL configuration applies).
+//
+// TlsContext: one SSL_CTX (trust store, client certificate, ALPN list, verification mode) plus
+// a small client session cache, shared by every connection created with the same JS
+// `SecureContext`. TlsSession: one SSL per connection over memory BIOs; the connection moves
+// ciphertext between the BIOs and its non-blocking socket, so OpenSSL never touches the fd and
+// hyper's write retries need no "same buffer" contract.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <map>
+#include <vector>
+
+#include "common.h"
+#include "transport.h"
+
+namespace nodehyper {
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* p) const noexcept { SSL_CTX_free(p); }
+  void operator()(SSL* p) const noexcept { SSL_free(p); }
+  void operator()(SSL_SESSION* p) const noexcept { SSL_SESSION_free(p); }
+};
+
+struct TlsConfig {
+  std::vector<std::string> ca;  // PEM text, each may hold several certificates
+  std::string cert;             // PEM: leaf first, then any intermediates
+  std::string key;              // PEM private key (possibly encrypted)
+  std::string passphrase;
+  std::vector<std::string> alpn;
+  std::string ciphers;       // TLS 1.2 cipher list (OpenSSL syntax); empty = OpenSSL/Node default
+  std::string ciphersuites;  // TLS 1.3 suites; empty = default
+  int min_version = TLS1_2_VERSION;
+  int max_version = 0;  // 0 = highest supported
+  bool reject_unauthorized = true;
+  bool session_cache = true;
+};
+
+class TlsContext {
+ public:
+  // nullptr on failure, with a Node-style code (ERR_TLS_INVALID_CA, ...) and message.
+  static std::shared_ptr<TlsContext> Create(const TlsConfig& cfg, std::string* code, std::string* message);
+  ~TlsContext();
+
+  SSL_CTX* ctx() const { return ctx_.get(); }
+  bool reject_unauthorized() const { return reject_unauthorized_; }
+  bool session_cache() const { return session_cache_; }
+
+  // Client session cache keyed by "servername:port" (bounded; newest ticket wins).
+  void StoreSession(const std::string& key, SSL_SESSION* s);  // takes the reference
+  SSL_SESSION* FindSession(const std::string& key) const;    // borrowed
+  size_t cached_sessions() const { return sessions_.size(); }
+
+ private:
+  TlsContext() = default;
+  std::unique_ptr<SSL_CTX, SslCtxDeleter> ctx_;
+  bool reject_unauthorized_ = true;
+  bool session_cache_ = true;
+  std::map<std::string, std::unique_ptr<SSL_SESSION, SslCtxDeleter>> sessions_;
+};
+
+class TlsSession {
+ public:
+  explicit TlsSession(std::shared_ptr<TlsContext> ctx);
+  ~TlsSession();
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  // servername: SNI (skipped for IP literals); verify_host: the name (or IP) the certificate must
+  // match; session_key: cache key for session reuse.
+  bool Init(const std::string& servername, const std::string& verify_host, const std::string& session_key);
+
+  enum class Step { kDone, kWantRead, kError };
+  // Advances the handshake with what the socket has. kWantRead: wait for readability (and
+  // writability while HasPendingOutput()). kError: see error() / sys_errno().
+  Step Handshake(Socket& s, bool* read_ready);
+
+  // Same contract as Socket::Recv/Send (>0 bytes, 0 EOF, -1 with *err; EAGAIN = would block;
+  // EPROTO = TLS failure, details in error()). Write may accept plaintext while its ciphertext
+  // still waits for the socket (HasPendingOutput); the next Write flushes first.
+  long Read(Socket& s, uint8_t* buf, size_t len, bool* read_ready, int* err) noexcept;
+  long Write(Socket& s, const uint8_t* buf, size_t len, int* err) noexcept;
+  // Sends pending ciphertext. true = all sent; false with *err (EAGAIN or a socket error).
+  bool Flush(Socket& s, int* err) noexcept;
+  bool HasPendingOutput() const noexcept;
+  // An idle connection: true when the peer closed it (FIN or close_notify), consuming nothing
+  // hyper would need (anything else buffered stays in the BIO for the next Read).
+  bool PeerClosed(Socket& s) noexcept;
+  // Best-effort close_notify (never blocks, skipped after a failure).
+  void Shutdown(Socket& s) noexcept;
+
+  const ErrorInfo& error() const { return error_; }
+  bool failed() const { return failed_; }
+
+  // After the handshake.
+  std::string alpn() const;
+  std::string version() const;
+  std::string cipher() const;
+  bool session_reused() const;
+  // Verification outcome (also computed when rejectUnauthorized is off): "" when authorized,
+  // else the Node-style code.
+  std::string authorization_error() const;
+
+ private:
+  static int OnNewSession(SSL* ssl, SSL_SESSION* session);
+  long Fill(Socket& s, bool* read_ready, int* err) noexcept;
+  void Fail(int ssl_error, int sys_err);
+
+  std::shared_ptr<TlsContext> ctx_;
+  std::unique_ptr<SSL, SslCtxDeleter> ssl_;
+  BIO* rbio_ = nullptr;  // owned by ssl_
+  BIO* wbio_ = nullptr;  // owned by ssl_
+  std::string out_;      // ciphertext taken from wbio_ that the socket did not accept yet
+  size_t out_off_ = 0;
+  std::string session_key_;
+  std::string verify_host_;
+  bool eof_ = false;
+  bool failed_ = false;
+  ErrorInfo error_;
+
+  friend class TlsContext;
+};
+
+// Node's code for an X509_V_ERR_* value (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, ...).
+const char* VerifyErrorCode(long v);
+
+}  // namespace nodehyper
