@@ -2,7 +2,8 @@
  * node-hyper command line: a small curl-like client.
  *
  *   node-hyper [-X METHOD] [-H 'Name: value']... [-d DATA|@file|@-] [-i] [-v] [-o FILE]
- *              [--unix-socket PATH] URL
+ *              [--unix-socket PATH] [--cacert FILE] [-k] [--cert FILE --key FILE [--pass P]]
+ *              [--http2 | --http1.1] URL
  *
  * Exit status: 0 for any HTTP response, 1 when the request failed, 2 for a usage error.
  * @internal
@@ -11,7 +12,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { parseArgs } from 'node:util'
-import { ClientConn, hyperVersion } from './index.js'
+import { ClientConn, hyperVersion, type ConnectOptions, type TlsOptions } from './index.js'
 
 const USAGE = `usage: node-hyper [options] URL
 
@@ -22,6 +23,13 @@ const USAGE = `usage: node-hyper [options] URL
   -v, --verbose            print the request and response heads to stderr
   -o, --output FILE        write the body to FILE instead of stdout
       --unix-socket PATH   connect to a Unix domain socket
+      --cacert FILE        also trust the CA certificates in FILE (PEM)
+  -k, --insecure           do not fail on an unverifiable server certificate
+      --cert FILE          client certificate (PEM) for mutual TLS
+      --key FILE           private key (PEM) for --cert
+      --pass PHRASE        passphrase of --key
+      --http2              HTTP/2 only (h2c prior knowledge for http:, ALPN h2 for https:)
+      --http1.1            HTTP/1.1 only (https: defaults to ALPN h2, then http/1.1)
   -h, --help               show this help
   -V, --version            print node-hyper's and hyper's versions
 `
@@ -59,6 +67,13 @@ export async function main (argv: string[]): Promise<number> {
         verbose: { type: 'boolean', short: 'v' },
         output: { type: 'string', short: 'o' },
         'unix-socket': { type: 'string' },
+        cacert: { type: 'string' },
+        insecure: { type: 'boolean', short: 'k' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        pass: { type: 'string' },
+        http2: { type: 'boolean' },
+        'http1.1': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -98,7 +113,23 @@ export async function main (argv: string[]): Promise<number> {
       else body = Buffer.from(d, 'utf8')
     }
     const method = values.request ?? (body !== undefined ? 'POST' : 'GET')
-    return await run(url, method, headers, body, values)
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`unsupported URL scheme: ${url.protocol}`)
+    if (values.http2 && values['http1.1']) throw new UsageError('--http2 and --http1.1 exclude each other')
+    const tlsFlags = values.cacert !== undefined || values.insecure || values.cert !== undefined || values.key !== undefined
+    if (tlsFlags && url.protocol !== 'https:') throw new UsageError('TLS options need an https: URL')
+    const options: ConnectOptions = {}
+    if (values.http2) options.http2 = true
+    else if (values['http1.1']) options.http2 = false
+    if (url.protocol === 'https:') {
+      const tls: TlsOptions = {}
+      if (values.cacert !== undefined) tls.ca = fs.readFileSync(values.cacert, 'latin1')
+      if (values.insecure) tls.rejectUnauthorized = false
+      if (values.cert !== undefined) tls.cert = fs.readFileSync(values.cert, 'latin1')
+      if (values.key !== undefined) tls.key = fs.readFileSync(values.key, 'latin1')
+      if (values.pass !== undefined) tls.passphrase = values.pass
+      options.tls = tls
+    }
+    return await run(url, method, headers, body, values, options)
   } catch (err) {
     if (err instanceof UsageError) {
       process.stderr.write(`node-hyper: ${err.message}\n\n${USAGE}`)
@@ -112,15 +143,19 @@ export async function main (argv: string[]): Promise<number> {
 
 interface Flags { include?: boolean, verbose?: boolean, output?: string, 'unix-socket'?: string }
 
-async function run (url: URL, method: string, headers: string[], body: Buffer | undefined, flags: Flags): Promise<number> {
+async function run (url: URL, method: string, headers: string[], body: Buffer | undefined, flags: Flags, options: ConnectOptions): Promise<number> {
   const socketPath = flags['unix-socket']
   const conn = socketPath
-    ? await ClientConn.connect({ socketPath }, { host: url.host })
-    : await ClientConn.connect(url.origin)
+    ? await ClientConn.connect({ socketPath }, { ...options, host: url.host })
+    : await ClientConn.connect(url.origin, options)
   try {
     const target = url.pathname + url.search
     if (flags.verbose) {
-      process.stderr.write(`> ${method} ${target} HTTP/1.1\n`)
+      if (conn.tls) {
+        const t = conn.tls
+        process.stderr.write(`* ${t.protocol} ${t.cipher}, ALPN ${t.alpnProtocol || 'none'}${t.authorized ? '' : `, NOT verified (${t.authorizationError})`}\n`)
+      }
+      process.stderr.write(`> ${method} ${target} HTTP/${conn.protocol === '2' ? '2' : '1.1'}\n`)
       const shown = headers.some((h, i) => i % 2 === 0 && h.toLowerCase() === 'host') ? [] : ['Host', url.host]
       const all = [...shown, ...headers]
       for (let i = 0; i < all.length; i += 2) process.stderr.write(`> ${all[i]}: ${all[i + 1]}\n`)

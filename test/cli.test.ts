@@ -5,7 +5,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import https from 'node:https'
+import http2 from 'node:http2'
 import { httpServer, readAll, deadPort } from './helpers'
+import { makePki } from './tls-certs'
 
 const cli = fileURLToPath(new URL('../dist/cjs/cli.js', import.meta.url))
 function run (args: string[], input?: string): Promise<{ code: number, stdout: string, stderr: string }> {
@@ -70,6 +73,32 @@ describe('node-hyper CLI', () => {
     const r = await run([`http://127.0.0.1:${port}/`])
     expect(r.code).toBe(1)
     expect(r.stderr).toContain('ECONNREFUSED')
+  })
+
+  it('https: --cacert verifies, -k skips verification, --http2 / ALPN pick the protocol', async () => {
+    const pki = makePki()
+    const caFile = path.join(pki.dir, 'ca.pem')
+    fs.writeFileSync(caFile, pki.ca)
+    const server = http2.createSecureServer({ ...pki.good, allowHTTP1: true }, (req, res) => res.end(`v=${req.httpVersion}`))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const url = `https://localhost:${(server.address() as { port: number }).port}/`
+    try {
+      const ok = await run(['-v', '--cacert', caFile, url])
+      expect(ok.code).toBe(0)
+      expect(ok.stdout).toBe('v=2.0')
+      expect(ok.stderr).toMatch(/TLSv1\.3 .*ALPN h2/)
+      const h1 = await run(['--http1.1', '--cacert', caFile, url])
+      expect(h1.stdout).toBe('v=1.1')
+      const untrusted = await run([url])
+      expect(untrusted.code).toBe(1)
+      expect(untrusted.stderr).toContain('UNABLE_TO_VERIFY_LEAF_SIGNATURE')
+      const insecure = await run(['-k', url])
+      expect(insecure.code).toBe(0)
+      expect(insecure.stdout).toBe('v=2.0')
+      expect((await run(['--cacert', caFile, `http://127.0.0.1:${srv.port}/`])).code).toBe(2)
+    } finally {
+      server.close()
+    }
   })
 
   it('--unix-socket and -o', async () => {
