@@ -1,0 +1,608 @@
+// undici's public API (request, stream, pipeline, fetch, interceptors, setGlobalDispatcher) run
+// against real node:http servers twice: through node-hyper's HyperDispatcher and through
+// undici's own Agent. Every assertion holds for both, so any observable difference fails.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import http from 'node:http'
+import https from 'node:https'
+import http2 from 'node:http2'
+import net from 'node:net'
+import crypto from 'node:crypto'
+import { Readable, Writable } from 'node:stream'
+import { pipeline as pipe } from 'node:stream/promises'
+import * as undici from 'undici'
+import { HyperDispatcher } from '../dist/esm/index.mjs'
+import { httpServer, deadPort, pattern, readAll } from './helpers'
+import { makePki, type TestPki, type Pair } from './tls-certs'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sha = (b: Uint8Array | string) => crypto.createHash('sha256').update(b).digest('hex')
+
+type AnyDispatcher = undici.Dispatcher
+
+/** The server's view of each big response: bytes handed to the socket so far. */
+const progress = new Map<string, { written: number, done: boolean }>()
+/** Requests seen per key (retry tests). */
+const hits = new Map<string, number>()
+/** Requests the server saw close before their response ended. */
+const closedEarly = new Set<string>()
+
+function handler (req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(req.url!, 'http://x')
+  const q = url.searchParams
+  switch (url.pathname) {
+    case '/echo':
+      readAll(req).then((body) => {
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({
+          method: req.method,
+          url: req.url,
+          length: body.length,
+          sha: sha(body),
+          contentLength: req.headers['content-length'] ?? null,
+          transferEncoding: req.headers['transfer-encoding'] ?? null,
+          contentType: req.headers['content-type'] ?? null,
+          xOne: req.headers['x-one'] ?? null,
+          xTwo: req.headers['x-two'] ?? null,
+          host: req.headers.host,
+        }))
+      }, () => {}) // the client gave up mid-upload
+      return
+    case '/headers':
+      res.writeHead(201, 'Made It', [
+        ['Content-Type', 'text/plain; charset=utf-8'],
+        ['Set-Cookie', 'a=1'],
+        ['Set-Cookie', 'b=2'],
+        ['X-Multi', 'one'],
+        ['X-Multi', 'two'],
+        ['X-Latin1', 'caf\u00e9'],
+        ['Content-Length', '7'],
+      ].flat() as unknown as http.OutgoingHttpHeaders)
+      res.end('headers')
+      return
+    case '/empty':
+      res.statusCode = 204
+      res.end()
+      return
+    case '/redirect': {
+      const n = Number(q.get('n'))
+      if (n > 0) {
+        res.writeHead(302, { location: `/redirect?n=${n - 1}` })
+        res.end('moving')
+      } else {
+        res.end(`arrived ${req.method}`)
+      }
+      return
+    }
+    case '/see-other':
+      void readAll(req).then(() => { res.writeHead(303, { location: '/echo' }); res.end() })
+      return
+    case '/flaky': {
+      const id = q.get('id')!
+      const n = (hits.get(id) ?? 0) + 1
+      hits.set(id, n)
+      if (n <= Number(q.get('fail'))) {
+        res.statusCode = 503
+        res.end('try again')
+      } else {
+        res.end(`ok after ${n}`)
+      }
+      return
+    }
+    case '/slow-head':
+      setTimeout(() => { if (!res.destroyed) res.end('late') }, Number(q.get('ms'))).unref()
+      return
+    case '/stall-body':
+      res.writeHead(200, { 'content-length': '100' })
+      res.write('partial')
+      return
+    case '/cut':
+      res.writeHead(200, { 'content-length': '100000' })
+      res.write(Buffer.alloc(1000, 1), () => setTimeout(() => res.socket?.destroy(), 20))
+      return
+    case '/hang':
+      res.on('close', () => { if (!res.writableFinished) closedEarly.add(q.get('id') ?? '') })
+      return
+    case '/pipe':
+      res.writeHead(200, { 'content-type': 'application/octet-stream' })
+      req.pipe(res)
+      return
+    case '/big': {
+      const id = q.get('id')!
+      const size = Number(q.get('size'))
+      const data = pattern(size)
+      const p = { written: 0, done: false }
+      progress.set(id, p)
+      res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream' })
+      const step = 64 * 1024
+      const write = (): void => {
+        while (p.written < size) {
+          const chunk = data.subarray(p.written, p.written + step)
+          p.written += chunk.length
+          if (!res.write(chunk)) {
+            res.once('drain', write)
+            return
+          }
+        }
+        p.done = true
+        res.end()
+      }
+      write()
+      return
+    }
+    default:
+      res.statusCode = 404
+      res.end('not found')
+  }
+}
+
+let srv: Awaited<ReturnType<typeof httpServer>>
+let base: string
+beforeAll(async () => {
+  srv = await httpServer(handler)
+  base = `http://127.0.0.1:${srv.port}`
+})
+afterAll(async () => {
+  await srv.close()
+})
+
+const implementations: Array<[string, () => AnyDispatcher, (ca: string) => AnyDispatcher]> = [
+  ['node-hyper HyperDispatcher', () => new HyperDispatcher() as unknown as AnyDispatcher,
+    (ca) => new HyperDispatcher({ tls: { ca, defaultRoots: false } }) as unknown as AnyDispatcher],
+  ['undici Agent', () => new undici.Agent(), (ca) => new undici.Agent({ connect: { ca } })],
+]
+
+let pki: TestPki
+async function httpsServer (pair: Pair): Promise<{ origin: string, close: () => Promise<void> }> {
+  const server = https.createServer({ ...pair }, handler)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    origin: `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }),
+  }
+}
+
+/** Open connections the dispatcher holds to `origin`, read from its own counters. */
+function connectedTo (d: AnyDispatcher, origin: string): number {
+  if (d instanceof HyperDispatcher) return (d as HyperDispatcher).agent.pool(origin).stats.connected
+  const stats = (d as undici.Agent).stats as Record<string, { connected: number }>
+  return stats[origin]?.connected ?? 0
+}
+
+describe.each(implementations)('undici API through %s', (label, make, makeTls) => {
+  const name = label.replace(/\W+/g, '-')
+  let d: AnyDispatcher
+  beforeAll(() => { d = make() })
+  afterAll(async () => { if (!d.destroyed) await d.close() })
+
+  it('request(): status, status text, headers, body', async () => {
+    const res = await undici.request(`${base}/headers`, { dispatcher: d })
+    expect(res.statusCode).toBe(201)
+    expect(res.statusText).toBe('Made It')
+    expect(res.headers['content-type']).toBe('text/plain; charset=utf-8')
+    expect(res.headers['set-cookie']).toEqual(['a=1', 'b=2'])
+    expect(res.headers['x-multi']).toEqual(['one', 'two'])
+    expect(res.headers['x-latin1']).toBe(Buffer.from('caf\u00e9').toString('latin1')) // both decode header bytes as latin1
+    expect(res.headers['content-length']).toBe('7')
+    expect(await res.body.text()).toBe('headers')
+  })
+
+  it('request(): query, header forms (object, flat array, Map) and Host', async () => {
+    const forms: unknown[] = [
+      { 'x-one': '1', 'X-Two': ['a', 'b'] },
+      ['x-one', '1', 'X-Two', 'a', 'x-two', 'b'],
+      new Map([['x-one', '1'], ['x-two', 'a, b']]),
+    ]
+    for (const headers of forms) {
+      const res = await undici.request(`${base}/echo`, {
+        dispatcher: d, query: { q: 'a b', n: [1, 2] }, headers: headers as Record<string, string>,
+      })
+      const seen = await res.body.json() as Record<string, unknown>
+      expect(seen).toMatchObject({ method: 'GET', url: '/echo?q=a%20b&n=1&n=2', xOne: '1', xTwo: 'a, b', host: `127.0.0.1:${srv.port}` })
+    }
+  })
+
+  it('request(): HEAD and 204 have empty bodies', async () => {
+    const head = await undici.request(`${base}/headers`, { dispatcher: d, method: 'HEAD' })
+    expect(head.statusCode).toBe(201)
+    expect(head.headers['content-length']).toBe('7')
+    expect(await head.body.text()).toBe('')
+    const empty = await undici.request(`${base}/empty`, { dispatcher: d })
+    expect(empty.statusCode).toBe(204)
+    expect(await empty.body.text()).toBe('')
+  })
+
+  it('request(): POST bodies (string, Buffer, Uint8Array, null, Readable, async iterable)', async () => {
+    const big = pattern(1024 * 1024 + 17)
+    const cases: Array<[string, () => unknown, Buffer, string | null, string | null]> = [
+      ['string', () => 'h\u00e9llo', Buffer.from('h\u00e9llo'), '6', null],
+      ['Buffer', () => big, big, String(big.length), null],
+      ['Uint8Array', () => new Uint8Array([1, 2, 3]), Buffer.from([1, 2, 3]), '3', null],
+      ['null', () => null, Buffer.alloc(0), '0', null],
+      ['Readable', () => Readable.from([big.subarray(0, 1000), big.subarray(1000)], { objectMode: false }), big, null, 'chunked'],
+      ['async iterable', () => (async function * () { yield big.subarray(0, 5); await sleep(5); yield big.subarray(5) })(), big, null, 'chunked'],
+    ]
+    for (const [label, body, expected, contentLength, te] of cases) {
+      const res = await undici.request(`${base}/echo`, { dispatcher: d, method: 'POST', body: body() as string })
+      const seen = await res.body.json() as Record<string, unknown>
+      expect({ label, ...seen }).toMatchObject({ label, method: 'POST', length: expected.length, sha: sha(expected), contentLength, transferEncoding: te })
+    }
+  })
+
+  it('request(): a failing request body stream fails the request with its error', async () => {
+    const body = new Readable({ read () {} })
+    body.push('start')
+    setTimeout(() => body.destroy(new Error('source broke')), 20)
+    const err = await undici.request(`${base}/echo`, { dispatcher: d, method: 'POST', body }).then(() => null, (e: Error) => e)
+    expect(err?.message).toBe('source broke')
+  })
+
+  it('stream(): a Writable per response', async () => {
+    const chunks: Buffer[] = []
+    const data = await undici.stream(`${base}/big?id=stream-${name}&size=${3 * 1024 * 1024}`, { dispatcher: d, opaque: { tag: 'x' } },
+      ({ statusCode, headers, opaque }) => {
+        expect(statusCode).toBe(200)
+        expect(headers['content-type']).toBe('application/octet-stream')
+        expect(opaque).toEqual({ tag: 'x' })
+        return new Writable({ write (c, _e, cb) { chunks.push(c); cb() } })
+      })
+    expect(data.opaque).toEqual({ tag: 'x' })
+    expect(sha(Buffer.concat(chunks))).toBe(sha(pattern(3 * 1024 * 1024)))
+  })
+
+  it('pipeline(): request body in, response body out (full duplex)', async () => {
+    const payload = pattern(2 * 1024 * 1024, 3)
+    const out: Buffer[] = []
+    await pipe(
+      Readable.from([payload.subarray(0, 700_000), payload.subarray(700_000)], { objectMode: false }),
+      undici.pipeline(`${base}/pipe`, { dispatcher: d, method: 'POST' }, ({ statusCode, body }) => {
+        expect(statusCode).toBe(200)
+        return body
+      }),
+      new Writable({ write (c, _e, cb) { out.push(c); cb() } }),
+    )
+    expect(sha(Buffer.concat(out))).toBe(sha(payload))
+  })
+
+  it('fetch(): JSON, POST with a streamed body, redirects followed and manual', async () => {
+    const j = await undici.fetch(`${base}/echo?x=1`, { dispatcher: d, headers: { 'x-one': 'f' } })
+    expect(j.status).toBe(200)
+    expect(j.headers.get('content-type')).toBe('application/json')
+    expect(await j.json()).toMatchObject({ method: 'GET', url: '/echo?x=1', xOne: 'f' })
+
+    const payload = pattern(300_000, 11)
+    const post = await undici.fetch(`${base}/echo`, {
+      dispatcher: d, method: 'POST', duplex: 'half',
+      body: new ReadableStream({ start (c) { c.enqueue(payload.subarray(0, 1000)); c.enqueue(payload.subarray(1000)); c.close() } }),
+    } as undici.RequestInit)
+    expect(await post.json()).toMatchObject({ method: 'POST', length: payload.length, sha: sha(payload), transferEncoding: 'chunked' })
+
+    const followed = await undici.fetch(`${base}/redirect?n=3`, { dispatcher: d })
+    expect(followed.status).toBe(200)
+    expect(followed.redirected).toBe(true)
+    expect(followed.url).toBe(`${base}/redirect?n=0`)
+    expect(await followed.text()).toBe('arrived GET')
+
+    const manual = await undici.fetch(`${base}/redirect?n=1`, { dispatcher: d, redirect: 'manual' })
+    expect(manual.status).toBe(302)
+    expect(manual.headers.get('location')).toBe('/redirect?n=0')
+    expect(await manual.text()).toBe('moving')
+
+    // 303 after a POST: the body is dropped and the method becomes GET
+    const seeOther = await undici.fetch(`${base}/see-other`, { dispatcher: d, method: 'POST', body: 'x'.repeat(100) })
+    expect(await seeOther.json()).toMatchObject({ method: 'GET', length: 0 })
+  })
+
+  it('setGlobalDispatcher(): undici.request and Node\'s built-in fetch use it', async () => {
+    const previous = undici.getGlobalDispatcher()
+    const own = make()
+    const origin = base
+    try {
+      undici.setGlobalDispatcher(own)
+      expect(connectedTo(own, origin)).toBe(0)
+      const r = await undici.request(`${origin}/echo?via=request`)
+      expect((await r.body.json() as { url: string }).url).toBe('/echo?via=request')
+      // globalThis.fetch is Node's bundled undici; it reads the same global dispatcher slot.
+      const f = await globalThis.fetch(`${origin}/echo?via=builtin`)
+      expect((await f.json() as { url: string }).url).toBe('/echo?via=builtin')
+      expect(connectedTo(own, origin)).toBeGreaterThanOrEqual(1)
+    } finally {
+      undici.setGlobalDispatcher(previous)
+      await own.close()
+    }
+  })
+
+  it('compose(): retry interceptor retries 503s; redirect interceptor follows', async () => {
+    const id = `${name}-${Math.random()}`
+    const retrying = d.compose(undici.interceptors.retry({ maxRetries: 3, minTimeout: 5, maxTimeout: 20, throwOnError: false }))
+    const res = await undici.request(`${base}/flaky?id=${encodeURIComponent(id)}&fail=2`, { dispatcher: retrying })
+    expect(res.statusCode).toBe(200)
+    expect(await res.body.text()).toBe('ok after 3')
+    expect(hits.get(id)).toBe(3)
+
+    const both = d.compose(undici.interceptors.retry({ maxRetries: 1, minTimeout: 5 }), undici.interceptors.redirect({ maxRedirections: 3 }))
+    const red = await undici.request(`${base}/redirect?n=2`, { dispatcher: both })
+    expect(red.statusCode).toBe(200)
+    expect(await red.body.text()).toBe('arrived GET')
+    expect(red.context).toMatchObject({ history: [new URL(`${base}/redirect?n=2`), new URL(`${base}/redirect?n=1`), new URL(`${base}/redirect?n=0`)] })
+  })
+
+  it('compose(): retry interceptor on a refused connection gives up with ECONNREFUSED', async () => {
+    const port = await deadPort()
+    const retrying = d.compose(undici.interceptors.retry({ maxRetries: 2, minTimeout: 5, maxTimeout: 10 }))
+    const err = await undici.request(`http://127.0.0.1:${port}/`, { dispatcher: retrying }).then(() => null, (e: NodeJS.ErrnoException) => e)
+    expect(err?.code).toBe('ECONNREFUSED')
+  })
+
+  it('connection refused: the errno error', async () => {
+    const port = await deadPort()
+    const err = await undici.request(`http://127.0.0.1:${port}/`, { dispatcher: d }).then(() => null, (e: NodeJS.ErrnoException) => e)
+    expect(err?.code).toBe('ECONNREFUSED')
+    expect(err?.syscall).toBe('connect')
+    const ferr = await undici.fetch(`http://127.0.0.1:${port}/`, { dispatcher: d }).then(() => null, (e: Error) => e)
+    expect(ferr).toBeInstanceOf(TypeError)
+    expect((ferr?.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED')
+  })
+
+  it('headersTimeout and bodyTimeout: undici\'s timeout errors', async () => {
+    const h = await undici.request(`${base}/slow-head?ms=3000`, { dispatcher: d, headersTimeout: 150 }).then(() => null, (e: Error) => e)
+    expect(h).toBeInstanceOf(undici.errors.HeadersTimeoutError)
+    expect((h as NodeJS.ErrnoException).code).toBe('UND_ERR_HEADERS_TIMEOUT')
+
+    const res = await undici.request(`${base}/stall-body`, { dispatcher: d, bodyTimeout: 150 })
+    expect(res.statusCode).toBe(200)
+    const b = await res.body.text().then(() => null, (e: Error) => e)
+    expect(b).toBeInstanceOf(undici.errors.BodyTimeoutError)
+    expect((b as NodeJS.ErrnoException).code).toBe('UND_ERR_BODY_TIMEOUT')
+  })
+
+  it('server closes mid-body: the body fails with a SocketError', async () => {
+    const res = await undici.request(`${base}/cut`, { dispatcher: d })
+    const err = await res.body.arrayBuffer().then(() => null, (e: Error) => e)
+    expect(err).toBeInstanceOf(undici.errors.SocketError)
+    expect((err as NodeJS.ErrnoException).code).toBe('UND_ERR_SOCKET')
+  })
+
+  it('abort: before the head (signal reason) and mid-body; the server sees the close', async () => {
+    const id = `${name}-abort-head`
+    const ac = new AbortController()
+    const p = undici.request(`${base}/hang?id=${encodeURIComponent(id)}`, { dispatcher: d, signal: ac.signal })
+    setTimeout(() => ac.abort(), 50)
+    const err = await p.then(() => null, (e: Error) => e)
+    expect(err?.name).toBe('AbortError')
+    for (let i = 0; i < 100 && !closedEarly.has(id); i++) await sleep(10)
+    expect(closedEarly.has(id)).toBe(true)
+
+    const reason = new Error('enough')
+    const ac2 = new AbortController()
+    const res = await undici.request(`${base}/big?id=abort-${name}&size=${32 * 1024 * 1024}`, { dispatcher: d, signal: ac2.signal })
+    const it = res.body[Symbol.asyncIterator]()
+    await it.next()
+    ac2.abort(reason)
+    const err2 = await (async () => { for (;;) { const r = await it.next(); if (r.done) return null } })().catch((e: Error) => e)
+    expect(err2).toBe(reason)
+
+    const ac3 = new AbortController()
+    const fp = undici.fetch(`${base}/hang?id=f`, { dispatcher: d, signal: ac3.signal })
+    setTimeout(() => ac3.abort(), 30)
+    const ferr = await fp.then(() => null, (e: Error) => e)
+    expect(ferr?.name).toBe('AbortError')
+  })
+
+  it('backpressure: a paused response body stops the server, and the whole body arrives after resuming', async () => {
+    const size = 64 * 1024 * 1024
+    const id = `bp-${name}`
+    const res = await undici.request(`${base}/big?id=${id}&size=${size}`, { dispatcher: d })
+    const it = res.body[Symbol.asyncIterator]()
+    const first = await it.next()
+    const received: Buffer[] = [first.value as Buffer]
+    await sleep(400)
+    const p = progress.get(id)!
+    // Socket buffers on loopback hold a few MiB; everything else must wait for the reader.
+    expect(p.done).toBe(false)
+    expect(p.written).toBeLessThan(size / 2)
+    for (;;) {
+      const r = await it.next()
+      if (r.done) break
+      received.push(r.value as Buffer)
+    }
+    expect(sha(Buffer.concat(received))).toBe(sha(pattern(size)))
+  })
+
+  it('dispatch(): old-style handler pauses with onData() === false and resumes with resume()', async () => {
+    const size = 32 * 1024 * 1024
+    const id = `old-${name}`
+    const events: string[] = []
+    const hash = crypto.createHash('sha256')
+    let resume: (() => void) | null = null
+    let pausedOnce = false
+    let pausedAt = -1
+    let received = 0
+    const done = new Promise<void>((resolve, reject) => {
+      d.dispatch({ origin: base, path: `/big?id=${id}&size=${size}`, method: 'GET' }, {
+        onConnect () { events.push('connect') },
+        onHeaders (status: number, raw: Buffer[], r: () => void, text: string) {
+          events.push(`headers ${status} ${text}`)
+          expect(raw.every((x) => Buffer.isBuffer(x))).toBe(true)
+          expect(raw.map(String)).toContain('content-length')
+          resume = r
+          return true
+        },
+        onData (chunk: Buffer) {
+          received += chunk.length
+          hash.update(chunk)
+          if (!pausedOnce) {
+            pausedOnce = true
+            pausedAt = received
+            setTimeout(() => {
+              events.push(`paused server=${progress.get(id)!.written < size / 2 ? 'waiting' : 'ran on'} client=${received === pausedAt ? 'still' : 'moved'}`)
+              resume!()
+            }, 400)
+            return false
+          }
+          return true
+        },
+        onComplete (trailers: Buffer[]) { events.push(`complete ${trailers.length}`); resolve() },
+        onError: reject,
+      } as unknown as undici.Dispatcher.DispatchHandler)
+    })
+    await done
+    expect(events).toEqual(['connect', 'headers 200 OK', 'paused server=waiting client=still', 'complete 0'])
+    expect(received).toBe(size)
+    expect(hash.digest('hex')).toBe(sha(pattern(size)))
+  })
+
+  it('dispatch(): new-style handler with controller.pause()/resume()/abort()', async () => {
+    const size = 32 * 1024 * 1024
+    const id = `new-${name}`
+    const events: string[] = []
+    let received = 0
+    let pausedAt = -1
+    const done = new Promise<void>((resolve, reject) => {
+      d.dispatch({ origin: base, path: `/big?id=${id}&size=${size}`, method: 'GET' }, {
+        onRequestStart () { events.push('start') },
+        onResponseStart (_c: undici.Dispatcher.DispatchController, status: number, headers: Record<string, string>) {
+          events.push(`start ${status} ${headers['content-length']}`)
+        },
+        onResponseData (c: undici.Dispatcher.DispatchController, chunk: Buffer) {
+          received += chunk.length
+          if (pausedAt < 0) {
+            pausedAt = received
+            c.pause()
+            setTimeout(() => {
+              events.push(`paused ${c.paused} server=${progress.get(id)!.written < size / 2 ? 'waiting' : 'ran on'} client=${received === pausedAt ? 'still' : 'moved'}`)
+              c.resume()
+            }, 400)
+          }
+        },
+        onResponseEnd () { events.push('end'); resolve() },
+        onResponseError (_c: unknown, err: Error) { reject(err) },
+      } as unknown as undici.Dispatcher.DispatchHandler)
+    })
+    await done
+    expect(events).toEqual(['start', `start 200 ${size}`, 'paused true server=waiting client=still', 'end'])
+    expect(received).toBe(size)
+
+    const reason = new Error('stop here')
+    const err = await new Promise<unknown>((resolve) => {
+      d.dispatch({ origin: base, path: `/big?id=${id}-abort&size=${size}`, method: 'GET' }, {
+        onRequestStart () {},
+        onResponseData (c: undici.Dispatcher.DispatchController) { c.abort(reason) },
+        onResponseEnd () { resolve('ended') },
+        onResponseError (_c: unknown, e: Error) { resolve(e) },
+      } as unknown as undici.Dispatcher.DispatchHandler)
+    })
+    expect(err).toBe(reason)
+  })
+
+  it('https: request, POST, fetch through TLS; certificate errors carry Node\'s codes', async () => {
+    pki ??= makePki()
+    const good = await httpsServer(pki.good)
+    const tlsD = makeTls(pki.ca)
+    try {
+      const r = await undici.request(`${good.origin}/headers`, { dispatcher: tlsD })
+      expect(r.statusCode).toBe(201)
+      expect(await r.body.text()).toBe('headers')
+      const payload = pattern(500_000, 9)
+      const p = await undici.request(`${good.origin}/echo`, { dispatcher: tlsD, method: 'POST', body: Readable.from([payload], { objectMode: false }) })
+      expect(await p.body.json()).toMatchObject({ length: payload.length, sha: sha(payload), transferEncoding: 'chunked' })
+      const f = await undici.fetch(`${good.origin}/redirect?n=2`, { dispatcher: tlsD })
+      expect(f.url).toBe(`${good.origin}/redirect?n=0`)
+      expect(await f.text()).toBe('arrived GET')
+    } finally {
+      await tlsD.close()
+      await good.close()
+    }
+    for (const [pair, code] of [[pki.untrusted, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'], [pki.expired, 'CERT_HAS_EXPIRED'], [pki.wrongHost, 'ERR_TLS_CERT_ALTNAME_INVALID']] as const) {
+      const bad = await httpsServer(pair)
+      const dd = makeTls(pki.ca)
+      try {
+        const err = await undici.request(`${bad.origin}/echo`, { dispatcher: dd }).then(() => null, (e: NodeJS.ErrnoException) => e)
+        expect(err?.code).toBe(code)
+      } finally {
+        await dd.close()
+        await bad.close()
+      }
+    }
+  })
+
+  it('close() and destroy(): flags, closed errors, in-flight requests fail with the destroy error', async () => {
+    const own = make()
+    const r = await undici.request(`${base}/echo`, { dispatcher: own })
+    await r.body.dump()
+    const closing = own.close()
+    expect(own.closed).toBe(true)
+    await closing
+    expect(own.destroyed).toBe(true)
+    const err = await undici.request(`${base}/echo`, { dispatcher: own }).then(() => null, (e: NodeJS.ErrnoException) => e)
+    expect(err?.code).toMatch(/^UND_ERR_(CLOSED|DESTROYED)$/)
+
+    const other = make()
+    const pending = undici.request(`${base}/hang?id=destroy-${name}`, { dispatcher: other }).then(() => null, (e: Error) => e)
+    await sleep(50)
+    const boom = new Error('shutting down')
+    await other.destroy(boom)
+    expect(other.destroyed).toBe(true)
+    expect(await pending).toBe(boom)
+    const after = await undici.request(`${base}/echo`, { dispatcher: other }).then(() => null, (e: NodeJS.ErrnoException) => e)
+    expect(after).toBeInstanceOf(undici.errors.ClientDestroyedError)
+  })
+})
+
+describe('HyperDispatcher specifics', () => {
+  it('accepts an array of [name, value] pairs (undici only takes flat arrays) and reports invalid input through onError', async () => {
+    const d = new HyperDispatcher()
+    const res = await undici.request(`${base}/echo`, { dispatcher: d as unknown as AnyDispatcher, headers: [['x-one', '1'], ['x-two', '2']] as unknown as string[] })
+    expect(await res.body.json()).toMatchObject({ xOne: '1', xTwo: '2' })
+    const bad = await undici.request(`${base}/echo`, { dispatcher: d as unknown as AnyDispatcher, headers: { 'transfer-encoding': 'chunked' } }).then(() => null, (e: Error) => e)
+    expect(bad).toBeInstanceOf(undici.errors.InvalidArgumentError)
+    const up = await undici.request(`${base}/echo`, { dispatcher: d as unknown as AnyDispatcher, upgrade: 'websocket' } as never).then(() => null, (e: Error) => e)
+    expect((up as NodeJS.ErrnoException)?.code).toMatch(/UND_ERR_(NOT_SUPPORTED|INVALID_ARG)/)
+    await d.close()
+  })
+
+  it('keeps node-hyper\'s error as the cause of the undici error', async () => {
+    const d = new HyperDispatcher()
+    const err = await undici.request(`${base}/slow-head?ms=3000`, { dispatcher: d as unknown as AnyDispatcher, headersTimeout: 100 }).then(() => null, (e: Error) => e)
+    expect((err?.cause as { code?: string })?.code).toBe('ERR_HEADERS_TIMEOUT')
+    await d.close()
+  })
+
+  it('wraps a given Agent and reuses its connections (keep-alive across undici calls)', async () => {
+    const d = new HyperDispatcher({ connections: 2 })
+    const before = srv.connections()
+    for (let i = 0; i < 20; i++) await (await undici.request(`${base}/echo?i=${i}`, { dispatcher: d as unknown as AnyDispatcher })).body.dump()
+    expect(srv.connections() - before).toBe(1)
+    expect(d.agent.pool(base).stats).toMatchObject({ connected: 1, running: 0, pending: 0 })
+    await d.close()
+    expect(d.agent.pool(base).stats.connected).toBe(0)
+  })
+
+  it('over TLS it negotiates HTTP/2 by ALPN (undici 7\'s Agent stays on HTTP/1.1 unless allowH2)', async () => {
+    pki ??= makePki()
+    const server = http2.createSecureServer({ ...pki.good, allowHTTP1: true }, (req, res) => { res.end(`http ${req.httpVersion}`) })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const origin = `https://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+    const d = new HyperDispatcher({ tls: { ca: pki.ca } })
+    const u = new undici.Agent({ connect: { ca: pki.ca } })
+    try {
+      const bodies = await Promise.all(Array.from({ length: 10 }, async () => (await undici.request(`${origin}/`, { dispatcher: d as unknown as AnyDispatcher })).body.text()))
+      expect(new Set(bodies)).toEqual(new Set(['http 2.0']))
+      expect(d.agent.pool(origin).stats.connected).toBe(1)
+      expect(await (await undici.request(`${origin}/`, { dispatcher: u })).body.text()).toBe('http 1.1')
+    } finally {
+      await d.close()
+      await u.close()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  })
+
+  it('Dispatcher methods: d.request() / d.stream() / d.pipeline() via undici', async () => {
+    const d = new HyperDispatcher()
+    const r = await d.request({ origin: base, path: '/echo', method: 'PUT', body: 'abc' }) as undici.Dispatcher.ResponseData
+    expect(await r.body.json()).toMatchObject({ method: 'PUT', length: 3 })
+    const composed = d.compose(undici.interceptors.redirect({ maxRedirections: 2 }))
+    const r2 = await composed.request({ origin: base, path: '/redirect?n=1', method: 'GET' }) as undici.Dispatcher.ResponseData
+    expect(await r2.body.text()).toBe('arrived GET')
+    await d.close()
+  })
+})
