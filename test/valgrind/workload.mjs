@@ -94,3 +94,44 @@ await new Promise((r) => h2.listen(0, '127.0.0.1', r))
 }
 h2.close()
 console.log('h2 done')
+
+// TLS: handshakes (verified, failed verification, rejectUnauthorized: false, session resumption),
+// h1 and h2 over TLS with uploads, a peer that closes mid-handshake, close_notify on close.
+import https from 'node:https'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { execFileSync } from 'node:child_process'
+{
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-hyper-vg-'))
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem',
+    '-subj', '/CN=localhost', '-days', '2', '-addext', 'subjectAltName=DNS:localhost'], { cwd: dir, stdio: 'ignore' })
+  const cert = fs.readFileSync(path.join(dir, 'c.pem'), 'latin1')
+  const key = fs.readFileSync(path.join(dir, 'k.pem'), 'latin1')
+  const tlsSrv = https.createServer({ cert, key }, (req, res) => { let n = 0; req.on('data', (c) => { n += c.length }); req.on('end', () => res.end('t'.repeat(n || 2000))) })
+  await new Promise((r) => tlsSrv.listen(0, '127.0.0.1', r))
+  const url = `https://localhost:${tlsSrv.address().port}`
+  for (let i = 0; i < 4; i++) {
+    const conn = await ClientConn.connect(url, { tls: { ca: cert, defaultRoots: false } })
+    const r = await conn.request({ method: 'POST', body: Buffer.alloc(200000) })
+    await r.body.text()
+    await (await conn.request({})).body.dump()
+    if (i % 2) conn.destroy(); else await conn.close()
+  }
+  console.log(await ClientConn.connect(url).catch((e) => e.code))
+  const insecure = await ClientConn.connect(url, { tls: { rejectUnauthorized: false } })
+  await (await insecure.request({})).body.text()
+  insecure.destroy()
+  const h2s = http2.createSecureServer({ cert, key })
+  h2s.on('stream', (stream) => { stream.on('error', () => {}); stream.respond({ ':status': 200 }); stream.end('x'.repeat(30000)) })
+  await new Promise((r) => h2s.listen(0, '127.0.0.1', r))
+  const c2 = await ClientConn.connect(`https://localhost:${h2s.address().port}`, { tls: { ca: cert, defaultRoots: false } })
+  console.log(c2.protocol, (await Promise.all(Array.from({ length: 20 }, () => c2.request({ method: 'POST', body: 'y'.repeat(5000) }).then((r) => r.body.text())))).length)
+  await c2.close()
+  const rude = net.createServer((s) => { s.on('error', () => {}); s.once('data', () => s.destroy()) })
+  await new Promise((r) => rude.listen(0, '127.0.0.1', r))
+  console.log(await ClientConn.connect(`https://localhost:${rude.address().port}`).catch((e) => e.code))
+  rude.close(); h2s.close(); tlsSrv.closeAllConnections(); tlsSrv.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+  console.log('tls done')
+}
