@@ -1,26 +1,37 @@
-// Small SVG writer for the benchmark summary: two horizontal bar groups (req/s and client CPU
-// µs per request), one bar per client.
-export function chartSvg (summary, title) {
-  const W = 720
-  const rowH = 26
-  const left = 110
-  const barMax = 420
-  const panels = [
-    { label: 'requests/s (higher is better)', key: 'rps', fmt: (v) => v.toFixed(0) },
-    { label: 'client CPU µs per request (lower is better)', key: 'cpuPerReq', fmt: (v) => v.toFixed(1) },
-  ]
-  const colors = { 'node-hyper': '#2f6fdf', undici: '#e0892b', 'node:http': '#5a9e4b', wrk: '#888888' }
+// Small SVG writer for the benchmark results: one panel per scenario with its key metric
+// (client CPU µs per request for request-rate scenarios, MiB/s for transfers, KiB per connection
+// for idle connections), one horizontal bar per client.
+const METRIC = {
+  rps: { key: 'cpuPerReq', label: 'client CPU µs per request (lower is better)', fmt: (v) => v.toFixed(1) },
+  transfer: { key: 'mibps', label: 'MiB/s (higher is better)', fmt: (v) => v.toFixed(0) },
+  idle: { key: 'rssPerConnKiB', label: 'RSS KiB per idle connection (lower is better)', fmt: (v) => v.toFixed(1) },
+}
+const COLORS = {
+  'node-hyper': '#2f6fdf', 'node-hyper Pool': '#5b8ff0', 'node-hyper via undici': '#8fb2f5',
+  undici: '#e0892b', 'undici fetch': '#f0b070', 'node:http': '#5a9e4b', 'node:http2': '#5a9e4b', wrk: '#888888', h2load: '#888888',
+}
+
+export function chartSvg (scenarios, title) {
+  const W = 760
+  const rowH = 22
+  const left = 170
+  const barMax = 480
   let y = 40
   const parts = [`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escape(title)}</text>`]
-  for (const p of panels) {
-    parts.push(`<text x="10" y="${y + 12}" font-size="13" font-weight="bold">${escape(p.label)}</text>`)
-    y += 20
-    const max = Math.max(...summary.map((s) => s[p.key]))
-    for (const s of summary) {
-      const w = max > 0 ? (s[p.key] / max) * barMax : 0
-      parts.push(`<text x="${left - 8}" y="${y + 16}" text-anchor="end" font-size="12">${escape(s.client)}</text>`)
-      parts.push(`<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${colors[s.client] ?? '#999'}"/>`)
-      parts.push(`<text x="${left + w + 6}" y="${y + 16}" font-size="12">${p.fmt(s[p.key])}</text>`)
+  for (const sc of scenarios) {
+    const m = METRIC[sc.kind]
+    const rows = sc.summary.filter((s) => Number.isFinite(s[m.key]) && s[m.key] > 0)
+    if (rows.length === 0) continue
+    parts.push(`<text x="10" y="${y + 12}" font-size="13" font-weight="bold">${escape(sc.title)}</text>`)
+    parts.push(`<text x="${W - 10}" y="${y + 12}" text-anchor="end" font-size="11" fill="#555">${escape(m.label)}</text>`)
+    y += 18
+    const max = Math.max(...rows.map((s) => s[m.key]))
+    for (const s of rows) {
+      const w = max > 0 ? (s[m.key] / max) * barMax : 0
+      const bad = s.errors > 0 || s.serverCpu > 0.9
+      parts.push(`<text x="${left - 8}" y="${y + 15}" text-anchor="end" font-size="12">${escape(s.client)}</text>`)
+      parts.push(`<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 7}" fill="${COLORS[s.client] ?? '#999'}"${bad ? ' fill-opacity="0.45"' : ''}/>`)
+      parts.push(`<text x="${left + w + 6}" y="${y + 15}" font-size="12">${m.fmt(s[m.key])}${bad ? (s.errors > 0 ? ' (errors)' : ' (server saturated)') : ''}</text>`)
       y += rowH
     }
     y += 14

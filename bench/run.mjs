@@ -1,6 +1,11 @@
-// npm run bench: GET 1 KiB over 32 keep-alive connections against nginx on loopback; node-hyper
-// vs undici vs node:http vs wrk (the C ceiling), each client in its own process, interleaved,
-// median of 3 runs. Server pinned to core 0, clients to core 1 (when taskset exists).
+// npm run bench: node-hyper against its peers and the C ceiling, one scenario after another, all
+// in one run. The server is nginx (one worker pinned to core 0); every client runs in its own
+// process pinned to core 1; clients of a scenario are interleaved, median of BENCH_RUNS runs.
+//
+//   BENCH_SCENARIOS=h1-1k,h2c-1k  only these scenarios (default: all)
+//   BENCH_CLIENTS=node-hyper,undici  only these clients (default: each scenario's list)
+//   BENCH_DURATION / BENCH_WARMUP (ms), BENCH_RUNS, BENCH_IDLE_CONNS
+//   BENCH_NODE_ARGS (e.g. --cpu-prof), BENCH_WRAP (e.g. "perf record -g --") for profiling
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -12,16 +17,53 @@ import { chartSvg } from './chart.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
-const DURATION = Number(process.env.BENCH_DURATION ?? 5000)
+const DURATION = Number(process.env.BENCH_DURATION ?? 3000)
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
-const CONNS = Number(process.env.BENCH_CONNS ?? 32)
-const PATH = process.env.BENCH_PATH ?? '/1k'
-const CLIENTS = (process.env.BENCH_CLIENTS ?? 'node-hyper,undici,node:http,wrk').split(',')
+const IDLE_CONNS = Number(process.env.BENCH_IDLE_CONNS ?? 10000)
+const ONLY_SCENARIOS = process.env.BENCH_SCENARIOS?.split(',')
+const ONLY_CLIENTS = process.env.BENCH_CLIENTS?.split(',')
 const HZ = 100 // USER_HZ for /proc/<pid>/stat
+const KiB = 1024
+const MiB = 1024 * 1024
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
 const pin = (core, argv) => (has('taskset') ? ['taskset', '-c', String(core), ...argv] : argv)
+let hasDispatcher = false
+try {
+  hasDispatcher = typeof (await import('node-hyper')).HyperDispatcher === 'function'
+} catch {}
+
+// kind: 'rps' (small requests: CPU per request is the figure), 'transfer' (MiB/s), 'idle' (RSS).
+const SCENARIOS = [
+  { id: 'h1-1k', title: 'HTTP/1.1 GET 1 KiB, 32 connections', kind: 'rps', proto: 'h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
+    clients: ['node-hyper', 'node-hyper Pool', 'node-hyper via undici', 'undici', 'undici fetch', 'node:http', 'wrk'] },
+  { id: 'h1-0', title: 'HTTP/1.1 GET 0 B, 32 connections', kind: 'rps', proto: 'h1', path: '/0', expectLen: 0, conns: 32, inflight: 1,
+    clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
+  { id: 'h2c-1k', title: 'h2c GET 1 KiB, 1 connection, 100 streams', kind: 'rps', proto: 'h2c', path: '/1k', expectLen: KiB, conns: 1, inflight: 100,
+    clients: ['node-hyper', 'node:http2', 'h2load'] },
+  { id: 'download-1m', title: 'HTTP/1.1 1 MiB download, 1 connection', kind: 'transfer', proto: 'h1', path: '/1m', expectLen: MiB, conns: 1, inflight: 1,
+    clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
+  { id: 'upload-1m', title: 'HTTP/1.1 1 MiB upload, 1 connection', kind: 'transfer', proto: 'h1', path: '/upload', method: 'POST', bodySize: MiB, expectLen: 0, conns: 1, inflight: 1,
+    clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
+  { id: 'tls-h1-1k', title: 'TLS HTTP/1.1 GET 1 KiB, 32 connections', kind: 'rps', proto: 'tls-h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
+    clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
+  { id: 'tls-h2-1k', title: 'TLS h2 GET 1 KiB, 1 connection, 100 streams', kind: 'rps', proto: 'tls-h2', path: '/1k', expectLen: KiB, conns: 1, inflight: 100,
+    clients: ['node-hyper', 'undici', 'node:http2', 'h2load'] },
+  { id: 'idle', title: `${IDLE_CONNS} idle keep-alive connections`, kind: 'idle', proto: 'h1', path: '/0', expectLen: 0, conns: IDLE_CONNS, inflight: 1,
+    clients: ['node-hyper', 'undici', 'node:http'] },
+]
+
+// Targets from the benchmark issue: ratio of node-hyper to a peer measured in the same run.
+const TARGETS = [
+  { scenario: 'h1-1k', metric: 'cpuPerReq', peer: 'undici', max: 0.5, text: 'client CPU/request at most 0.5x undici' },
+  { scenario: 'h2c-1k', metric: 'cpuPerReq', peer: 'node:http2', max: 0.5, text: 'client CPU/request at most 0.5x node:http2' },
+  { scenario: 'download-1m', metric: 'mibps', peer: 'wrk', min: 0.9, text: 'MiB/s at least 90% of wrk' },
+  { scenario: 'upload-1m', metric: 'mibps', peer: 'wrk', min: 0.8, text: 'MiB/s at least 80% of wrk' },
+  { scenario: 'tls-h1-1k', metric: 'cpuPerReq', peer: 'undici', max: 0.6, text: 'client CPU/request at most 0.6x undici' },
+  { scenario: 'tls-h2-1k', metric: 'cpuPerReq', peer: 'node:http2', max: 0.6, text: 'client CPU/request at most 0.6x node:http2' },
+  { scenario: 'idle', metric: 'rssPerConnKiB', absoluteMax: 16, text: 'under 16 KiB RSS per idle connection' },
+]
 
 async function freePort () {
   const s = net.createServer()
@@ -32,155 +74,287 @@ async function freePort () {
 }
 
 function cpuTicks (pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ')
-  return Number(fields[11]) + Number(fields[12]) // utime + stime (fields 14, 15)
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[11]) + Number(fields[12]) // utime + stime
+  } catch {
+    return 0
+  }
+}
+
+async function waitPort (port) {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true) })
+      s.on('error', () => r(false))
+    })
+    if (ok) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`server did not listen on ${port}`)
+}
+
+// A CA and a localhost certificate for the TLS listeners (openssl CLI).
+function makeCert (dir) {
+  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/CN=bench CA', '-days', '2',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'])
+  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=localhost'])
+  fs.writeFileSync(path.join(dir, 'leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n')
+  run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.pem', '-days', '2', '-extfile', 'leaf.ext'])
 }
 
 async function startNginx () {
-  if (!has('nginx')) return null
+  if (!has('nginx')) throw new Error('nginx not found: run `npm run setup` in bench/ (Debian nginx-light, wrk, nghttp2-client)')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-hyper-bench-'))
-  fs.mkdirSync(path.join(dir, 'www'))
-  fs.mkdirSync(path.join(dir, 'tmp'))
-  fs.writeFileSync(path.join(dir, 'www', '1k'), 'x'.repeat(1024))
+  for (const d of ['www', 'tmp']) fs.mkdirSync(path.join(dir, d))
   fs.writeFileSync(path.join(dir, 'www', '0'), '')
-  const port = await freePort()
+  fs.writeFileSync(path.join(dir, 'www', '1k'), 'x'.repeat(KiB))
+  fs.writeFileSync(path.join(dir, 'www', '64k'), 'x'.repeat(64 * KiB))
+  fs.writeFileSync(path.join(dir, 'www', '1m'), 'x'.repeat(MiB))
+  makeCert(dir)
+  const ports = { h1: await freePort(), h2c: await freePort(), tls: await freePort(), sink: await freePort() }
   const root = process.getuid?.() === 0
   fs.writeFileSync(path.join(dir, 'nginx.conf'), `
 ${root ? 'user root;' : ''}
 worker_processes 1;
+worker_rlimit_nofile 30000;
 master_process off;
 daemon off;
 pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
+error_log ${dir}/error.log error;
+events { worker_connections 24000; }
 http {
   access_log off;
   keepalive_requests 100000000;
-  keepalive_timeout 300s;
+  keepalive_timeout 600s;
+  http2_max_requests 100000000;
+  http2_max_concurrent_streams 128;
   client_body_temp_path ${dir}/tmp;
+  proxy_temp_path ${dir}/tmp;
   default_type application/octet-stream;
+  upstream sink { server 127.0.0.1:${ports.sink}; keepalive 8; }
   server {
-    listen 127.0.0.1:${port} backlog=4096;
+    listen 127.0.0.1:${ports.h1} backlog=4096;
+    listen 127.0.0.1:${ports.h2c} http2 backlog=4096;
+    listen 127.0.0.1:${ports.tls} ssl http2 backlog=4096;
+    ssl_certificate ${dir}/leaf.pem;
+    ssl_certificate_key ${dir}/leaf.key;
+    ssl_session_cache shared:SSL:10m;
     root ${dir}/www;
     location / { }
+    # Upload sink: nginx reads the whole body into memory, then answers from an internal
+    # server without forwarding it (the body costs the server one read).
+    location /upload {
+      client_max_body_size 0;
+      client_body_buffer_size 2m;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_pass http://sink;
+    }
+  }
+  server {
+    listen 127.0.0.1:${ports.sink};
+    location / { return 200 ""; }
   }
 }
 `)
   const argv = pin(0, ['nginx', '-p', dir, '-c', path.join(dir, 'nginx.conf')])
   const child = spawn(argv[0], argv.slice(1), { stdio: 'inherit' })
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true) })
-      s.on('error', () => r(false))
-    })
-    if (ok) break
-    await new Promise((r) => setTimeout(r, 50))
+  for (const p of Object.values(ports)) await waitPort(p)
+  return {
+    kind: 'nginx 1 worker', ports, pid: child.pid, ca: path.join(dir, 'ca.pem'), dir,
+    stop: () => { child.kill('SIGQUIT'); setTimeout(() => fs.rmSync(dir, { recursive: true, force: true }), 500).unref() },
   }
-  return { kind: 'nginx 1 worker', port, pid: child.pid, stop: () => { child.kill('SIGQUIT'); fs.rmSync(dir, { recursive: true, force: true }) } }
 }
 
-async function startNodeServer () {
-  console.warn('WARNING: nginx not found (run `npm run setup` in bench/); using a node:http server, which is likely the bottleneck.')
-  const port = await freePort()
-  const code = `require('http').createServer((q, s) => s.end(q.url === '/0' ? '' : 'x'.repeat(1024))).listen(${port}, '127.0.0.1', () => console.log('ready'))`
-  const argv = pin(0, [process.execPath, '-e', code])
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise((r) => child.stdout.once('data', r))
-  return { kind: 'node:http (fallback)', port, pid: child.pid, stop: () => child.kill() }
+function portFor (server, proto) {
+  return proto === 'h1' ? server.ports.h1 : proto === 'h2c' ? server.ports.h2c : server.ports.tls
 }
 
-function runNodeClient (kind, port) {
+function runNodeClient (sc, client, server, mode = 'load') {
   return new Promise((resolve, reject) => {
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
-    const wrap = (process.env.BENCH_WRAP ?? '').split(' ').filter(Boolean) // e.g. a profiler command
-    const argv = pin(1, [...wrap, process.execPath, ...nodeArgs, path.join(here, 'client.mjs'), kind, String(port), String(CONNS), String(WARMUP), String(DURATION), PATH])
+    const wrap = (process.env.BENCH_WRAP ?? '').split(' ').filter(Boolean)
+    const cfg = {
+      client, mode, proto: sc.proto, port: portFor(server, sc.proto), path: sc.path, method: sc.method, bodySize: sc.bodySize,
+      expectLen: sc.expectLen, conns: sc.conns, inflight: sc.inflight, warmupMs: WARMUP, durationMs: DURATION, ca: server.ca,
+    }
+    const argv = pin(1, [...wrap, process.execPath, '--expose-gc', ...nodeArgs, path.join(here, 'client.mjs'), JSON.stringify(cfg)])
     const child = spawn(argv[0], argv.slice(1), { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout.on('data', (d) => { out += d })
-    child.on('exit', (code) => code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${kind} exited ${code}`)))
+    child.on('exit', (code) => code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`${client} exited ${code}`)))
   })
 }
 
-function runWrk (port) {
-  const secs = Math.max(1, Math.round(DURATION / 1000))
-  const cmd = `TIMEFORMAT='%U %S'; time ${pin(1, ['wrk', '-t1', `-c${CONNS}`, `-d${secs}s`, '--latency', `http://127.0.0.1:${port}${PATH}`]).join(' ')}`
-  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' })
-  if (r.status !== 0) throw new Error('wrk failed: ' + r.stderr)
-  const total = Number(/(\d+) requests in/.exec(r.stdout)[1])
-  const elapsed = Number(/requests in ([\d.]+)s/.exec(r.stdout)[1])
-  const errs = /Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)
-  const sockErrs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout)
+// `time` around a C client: its user+sys CPU.
+function timed (argv) {
+  const r = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time ${argv.map((a) => `'${a}'`).join(' ')}`], { encoding: 'utf8', maxBuffer: 64 * MiB })
+  if (r.status !== 0) throw new Error(`${argv[0]} failed: ${r.stderr}`)
   const [user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number)
+  return { stdout: r.stdout, cpuMicros: (user + sys) * 1e6 }
+}
+
+function runWrk (sc, server) {
+  const secs = Math.max(1, Math.round(DURATION / 1000))
+  const scheme = sc.proto === 'tls-h1' ? 'https' : 'http'
+  const host = scheme === 'https' ? 'localhost' : '127.0.0.1'
+  const args = ['wrk', '-t1', `-c${sc.conns}`, `-d${secs}s`, '--latency']
+  if (sc.method === 'POST') {
+    const script = path.join(server.dir, 'post.lua')
+    fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = string.rep("x", ${sc.bodySize})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`)
+    args.push('-s', script)
+  }
+  args.push(`${scheme}://${host}:${portFor(server, sc.proto)}${sc.path}`)
+  const { stdout, cpuMicros } = timed(pin(1, args))
+  const total = Number(/(\d+) requests in/.exec(stdout)[1])
+  const elapsed = Number(/requests in ([\d.]+)s/.exec(stdout)[1])
+  const errs = /Non-2xx or 3xx responses: (\d+)/.exec(stdout)
+  const sockErrs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)
   const ms = (label) => {
-    const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(r.stdout)
+    const m = new RegExp(`${label}%\\s+([\\d.]+)(us|ms|s)`).exec(stdout)
     if (!m) return 0
     return Number(m[1]) * (m[2] === 'us' ? 1 : m[2] === 'ms' ? 1000 : 1e6)
   }
   return {
-    kind: 'wrk', requests: total, elapsed, cpuMicros: (user + sys) * 1e6,
+    client: 'wrk', requests: total, elapsed, cpuMicros, bytes: total * (sc.expectLen + (sc.bodySize ?? 0)),
     errors: (errs ? Number(errs[1]) : 0) + (sockErrs ? sockErrs.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
     p50: ms('50'), p99: ms('99'), rss: 0,
   }
 }
 
+function runH2load (sc, server) {
+  const secs = Math.max(1, Math.round(DURATION / 1000))
+  const scheme = sc.proto === 'tls-h2' ? 'https' : 'http'
+  const host = scheme === 'https' ? 'localhost' : '127.0.0.1'
+  const { stdout, cpuMicros } = timed(pin(1, ['h2load', '-t1', `-c${sc.conns}`, `-m${sc.inflight}`, `-D${secs}`, `--warm-up-time=${Math.max(1, Math.round(WARMUP / 1000))}`,
+    `${scheme}://${host}:${portFor(server, sc.proto)}${sc.path}`]))
+  const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout)
+  const finished = /finished in ([\d.]+)(ms|s)/.exec(stdout)
+  const elapsed = Number(finished[1]) / (finished[2] === 'ms' ? 1000 : 1)
+  const mean = /time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(stdout)
+  const meanUs = mean ? Number(mean[1]) * (mean[2] === 'us' ? 1 : mean[2] === 'ms' ? 1000 : 1e6) : 0
+  const ok = Number(done[2])
+  // h2load's CPU includes its warm-up; scale it to the measured window.
+  const warm = Math.max(1, Math.round(WARMUP / 1000))
+  return {
+    client: 'h2load', requests: ok, elapsed, cpuMicros: cpuMicros * (elapsed / (elapsed + warm)), bytes: ok * sc.expectLen,
+    errors: Number(done[3]) + Number(done[4]), p50: meanUs, p99: 0, rss: 0, latencyIsMean: true,
+  }
+}
+
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
 
-const server = (await startNginx()) ?? (await startNodeServer())
-const clients = CLIENTS.filter((c) => c !== 'wrk' || has('wrk'))
-const runs = Object.fromEntries(clients.map((c) => [c, []]))
-console.log(`GET ${PATH} (${PATH === '/0' ? '0 B' : '1 KiB'}), ${CONNS} connections, ${DURATION} ms x ${RUNS} runs, server: ${server.kind} (core 0), clients on core 1`)
-for (let run = 0; run < RUNS; run++) {
-  for (const c of clients) {
-    const s0 = cpuTicks(server.pid)
-    const t0 = Date.now()
-    const r = c === 'wrk' ? runWrk(server.port) : await runNodeClient(c, server.port)
-    const serverShare = (cpuTicks(server.pid) - s0) / HZ / ((Date.now() - t0) / 1000)
-    r.serverCpuShare = serverShare
-    runs[c].push(r)
-    console.log(`  run ${run + 1} ${c.padEnd(10)} ${(r.requests / r.elapsed).toFixed(0).padStart(7)} req/s  ${(r.cpuMicros / r.requests).toFixed(1).padStart(6)} µs/req  errors ${r.errors}  server ${(serverShare * 100).toFixed(0)}%`)
+const server = await startNginx()
+const results = []
+console.log(`server: ${server.kind} on core 0; clients on core 1; ${WARMUP} ms warm-up + ${DURATION} ms, median of ${RUNS} runs`)
+for (const sc of SCENARIOS) {
+  if (ONLY_SCENARIOS && !ONLY_SCENARIOS.includes(sc.id)) continue
+  const clients = sc.clients.filter((c) => (!ONLY_CLIENTS || ONLY_CLIENTS.includes(c)) &&
+    (c !== 'wrk' || has('wrk')) && (c !== 'h2load' || has('h2load')) && (c !== 'node-hyper via undici' || hasDispatcher))
+  console.log(`\n== ${sc.title}`)
+  const runs = Object.fromEntries(clients.map((c) => [c, []]))
+  const runsWanted = sc.kind === 'idle' ? 1 : RUNS
+  for (let run = 0; run < runsWanted; run++) {
+    for (const c of clients) {
+      const s0 = cpuTicks(server.pid)
+      const t0 = Date.now()
+      let r
+      try {
+        r = c === 'wrk' ? runWrk(sc, server) : c === 'h2load' ? runH2load(sc, server) : await runNodeClient(sc, c, server, sc.kind === 'idle' ? 'idle' : 'load')
+      } catch (err) {
+        console.log(`  run ${run + 1} ${c}: FAILED ${err.message}`)
+        r = { client: c, failed: String(err.message), requests: 0, elapsed: 1, cpuMicros: 0, bytes: 0, errors: 1, p50: 0, p99: 0, rss: 0 }
+      }
+      r.serverCpuShare = (cpuTicks(server.pid) - s0) / HZ / ((Date.now() - t0) / 1000)
+      runs[c].push(r)
+      if (sc.kind === 'idle') {
+        console.log(`  ${c.padEnd(22)} ${r.open ?? 0} open, ${((r.rssPerConn ?? 0) / KiB).toFixed(1)} KiB RSS per connection`)
+      } else {
+        console.log(`  run ${run + 1} ${c.padEnd(22)} ${(r.requests / r.elapsed).toFixed(0).padStart(7)} req/s  ${(r.bytes / r.elapsed / MiB).toFixed(0).padStart(5)} MiB/s  ${(r.cpuMicros / Math.max(1, r.requests)).toFixed(1).padStart(7)} µs/req  errors ${r.errors}  server ${(r.serverCpuShare * 100).toFixed(0)}%`)
+      }
+    }
   }
+  const summary = clients.map((c) => {
+    const rs = runs[c]
+    if (sc.kind === 'idle') {
+      const r = rs[0]
+      return { client: c, rssPerConnKiB: (r.rssPerConn ?? 0) / KiB, open: r.open ?? 0, errors: r.errors ?? 0, serverCpu: 0 }
+    }
+    return {
+      client: c,
+      rps: median(rs.map((r) => r.requests / r.elapsed)),
+      mibps: median(rs.map((r) => r.bytes / r.elapsed / MiB)),
+      cpuPerReq: median(rs.map((r) => r.cpuMicros / Math.max(1, r.requests))),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      rssMiB: median(rs.map((r) => r.rss)) / MiB,
+      serverCpu: median(rs.map((r) => r.serverCpuShare)),
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      latencyIsMean: rs[0]?.latencyIsMean ?? false,
+    }
+  })
+  results.push({ ...sc, summary, runs })
 }
 server.stop()
 
-const summary = clients.map((c) => {
-  const rs = runs[c]
-  return {
-    client: c,
-    rps: median(rs.map((r) => r.requests / r.elapsed)),
-    cpuPerReq: median(rs.map((r) => r.cpuMicros / r.requests)),
-    p50: median(rs.map((r) => r.p50)),
-    p99: median(rs.map((r) => r.p99)),
-    rssMiB: median(rs.map((r) => r.rss)) / 1048576,
-    serverCpu: median(rs.map((r) => r.serverCpuShare)),
-    errors: rs.reduce((a, r) => a + r.errors, 0),
+// ---- report
+const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-')
+const md = []
+for (const r of results) {
+  md.push(`### ${r.title}`, '')
+  if (r.kind === 'idle') {
+    md.push('| client | open connections | RSS per connection KiB |', '|---|---:|---:|')
+    for (const s of r.summary) md.push(`| ${s.client} | ${s.open} | ${fmt(s.rssPerConnKiB)} |`)
+  } else {
+    const base = r.summary.find((s) => s.client === (r.proto.includes('2') ? (r.summary.some((x) => x.client === 'node:http2') ? 'node:http2' : 'undici') : 'undici'))
+    md.push(`| client | req/s | MiB/s | client CPU µs/req | vs ${base?.client ?? '-'} | p50 ms | p99 ms | RSS MiB | server CPU | valid |`,
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    for (const s of r.summary) {
+      const valid = s.errors > 0 ? `no (${s.errors} errors)` : s.serverCpu > 0.9 ? 'no (server saturated)' : 'yes'
+      const native = s.client === 'wrk' || s.client === 'h2load'
+      md.push(`| ${s.client} | ${fmt(s.rps, 0)} | ${fmt(s.mibps, 0)} | ${fmt(s.cpuPerReq)} | ${base ? fmt(s.cpuPerReq / base.cpuPerReq, 2) + 'x' : '-'} | ${fmt(s.p50 / 1000, 3)}${s.latencyIsMean ? ' (mean)' : ''} | ${s.p99 ? fmt(s.p99 / 1000, 3) : '-'} | ${native ? '-' : fmt(s.rssMiB)} | ${fmt(s.serverCpu * 100, 0)}% | ${valid} |`)
+    }
   }
-})
-const base = summary.find((s) => s.client === 'undici')
-const fmt = (n, d = 1) => n.toFixed(d)
-const lines = [
-  '| client | req/s | client CPU µs/req | CPU/req vs undici | p50 ms | p99 ms | RSS MiB | server CPU | valid |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---|',
-]
-for (const s of summary) {
-  const valid = s.errors > 0 ? `no (${s.errors} errors)` : s.serverCpu > 0.9 ? 'no (server saturated)' : 'yes'
-  lines.push(`| ${s.client} | ${fmt(s.rps, 0)} | ${fmt(s.cpuPerReq)} | ${base ? fmt(s.cpuPerReq / base.cpuPerReq, 2) + 'x' : '-'} | ${fmt(s.p50 / 1000, 3)} | ${fmt(s.p99 / 1000, 3)} | ${s.client === 'wrk' ? '-' : fmt(s.rssMiB)} | ${fmt(s.serverCpu * 100, 0)}% | ${valid} |`)
+  md.push('')
 }
-console.log('\n' + lines.join('\n'))
+md.push('### Targets', '', '| scenario | target | node-hyper | peer | ratio | met |', '|---|---|---:|---:|---:|---|')
+const targetResults = []
+for (const t of TARGETS) {
+  const r = results.find((x) => x.id === t.scenario)
+  if (!r) continue
+  const nh = r.summary.find((s) => s.client === 'node-hyper')
+  const peer = t.peer ? r.summary.find((s) => s.client === t.peer) : undefined
+  if (!nh || (t.peer && !peer)) continue
+  const v = nh[t.metric]
+  const ratio = peer ? v / peer[t.metric] : undefined
+  const met = t.absoluteMax !== undefined ? v < t.absoluteMax : t.max !== undefined ? ratio <= t.max : ratio >= t.min
+  const invalid = nh.errors > 0 || (peer && peer.errors > 0)
+  targetResults.push({ ...t, value: v, peerValue: peer?.[t.metric], ratio, met, invalid })
+  md.push(`| ${r.title} | ${t.text} | ${fmt(v)} | ${peer ? `${fmt(peer[t.metric])} (${t.peer})` : '-'} | ${ratio !== undefined ? fmt(ratio, 2) + 'x' : '-'} | ${invalid ? 'invalid (errors)' : met ? 'yes' : 'no'} |`)
+}
+console.log('\n' + md.join('\n'))
 
 const cpuModel = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model
-const nodeHyperPkg = require('node-hyper/package.json')
 const { hyperVersion } = await import('node-hyper')
+const nginxVersion = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim()
 const result = {
   date: new Date().toISOString(),
-  scenario: { path: PATH, connections: CONNS, durationMs: DURATION, warmupMs: WARMUP, runs: RUNS },
+  settings: { durationMs: DURATION, warmupMs: WARMUP, runs: RUNS, idleConnections: IDLE_CONNS },
   machine: { cpu: cpuModel, cores: os.cpus().length, kernel: os.release(), node: process.version },
-  versions: { nodeHyper: nodeHyperPkg.version, hyper: hyperVersion, undici: require('undici/package.json').version, server: server.kind },
-  summary, runs,
+  versions: { nodeHyper: require('node-hyper/package.json').version, hyper: hyperVersion, undici: require('undici/package.json').version, server: nginxVersion },
+  targets: targetResults,
+  scenarios: results,
 }
 fs.mkdirSync(path.join(here, 'results'), { recursive: true })
-const file = path.join(here, 'results', `${result.date.slice(0, 19).replace(/:/g, '-')}.json`)
+const stamp = result.date.slice(0, 19).replace(/:/g, '-')
+const file = path.join(here, 'results', `${stamp}.json`)
 fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n')
-fs.writeFileSync(path.join(here, 'results', 'latest.md'), `${result.date} — ${cpuModel}, Node ${process.version}, hyper ${hyperVersion}, undici ${result.versions.undici}\n\n` + lines.join('\n') + '\n')
-fs.writeFileSync(path.join(here, 'results', 'latest.svg'), chartSvg(summary, `GET 1 KiB, ${CONNS} keep-alive connections, nginx (median of ${RUNS})`))
+const header = `${result.date} — ${cpuModel} (${os.cpus().length} cores), Node ${process.version}, hyper ${hyperVersion}, undici ${result.versions.undici}, ${nginxVersion}\n\n`
+fs.writeFileSync(path.join(here, 'results', 'latest.md'), header + md.join('\n') + '\n')
+fs.writeFileSync(path.join(here, 'results', 'latest.svg'), chartSvg(results, `node-hyper vs peers, ${os.cpus().length}-core VM, median of ${RUNS}`))
 console.log(`\nwrote ${path.relative(process.cwd(), file)}, results/latest.md, results/latest.svg`)
