@@ -164,7 +164,9 @@ export class Pool {
 
   #open (): void {
     this.#connecting++
-    const { keepAliveTimeout: _k, keepAliveMaxTimeout: _m, connections: _c, pipelining: _p, maxQueue: _q, retries: _r, ...connectOptions } = this.#options
+    const { keepAliveTimeout: _k, keepAliveMaxTimeout: _m, connections: _c, pipelining: _p, maxQueue: _q, retries: _r, tls, ...rest } = this.#options
+    // TLS options apply to https: origins only (an Agent shares one option set across schemes).
+    const connectOptions = this.origin.startsWith('https:') ? { ...rest, tls } : rest
     ClientConn.connect(this.origin, connectOptions).then((conn) => {
       this.#connecting--
       if (this.closed) {

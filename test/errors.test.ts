@@ -195,9 +195,14 @@ describe('invalid input is rejected before anything is sent', () => {
     expect(err.code).toBe('ERR_SOCKET_BAD_PORT')
   })
 
-  it('https is reported as not supported yet', async () => {
-    const err = await ClientConn.connect('https://127.0.0.1:1/').catch((e) => e)
-    expect(err).toBeInstanceOf(HyperError)
-    expect(err.code).toBe('ERR_NOT_SUPPORTED')
+  it('unsupported URL schemes and protocols are rejected before connecting', async () => {
+    for (const target of ['ftp://127.0.0.1/', 'ws://127.0.0.1/']) {
+      const err = await ClientConn.connect(target).catch((e) => e)
+      expect(err).toBeInstanceOf(InvalidArgumentError)
+      expect(err.code).toBe('ERR_INVALID_URL_SCHEME')
+    }
+    const err = await ClientConn.connect({ host: '127.0.0.1', port: 1, protocol: 'gopher:' as any }).catch((e) => e)
+    expect(err).toBeInstanceOf(InvalidArgumentError)
+    expect(err.code).toBe('ERR_INVALID_URL_SCHEME')
   })
 })

@@ -1,10 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import http from 'node:http'
 import https from 'node:https'
 import http2 from 'node:http2'
 import net from 'node:net'
 import tls from 'node:tls'
 import crypto from 'node:crypto'
-import { ClientConn, Pool, TlsError, SocketError, TimeoutError, InvalidArgumentError, ProtocolError } from '../dist/esm/index.mjs'
+import { ClientConn, Pool, Agent, TlsError, SocketError, TimeoutError, InvalidArgumentError, ProtocolError } from '../dist/esm/index.mjs'
 import { makePki, type TestPki, type Pair } from './tls-certs'
 import { pattern } from './helpers'
 
@@ -109,7 +110,16 @@ describe('https (HTTP/1.1 over TLS)', () => {
     await c.close()
   })
 
-  it('a Pool over https keeps connections alive and reuses them', async () => {
+  it('an Agent with tls options serves http: and https: origins alike', async () => {
+    const plain = http.createServer((req, res) => res.end('plain'))
+    const plainPort = await listen(plain)
+    const agent = new Agent({ tls: { ca: pki.ca } })
+    expect(await (await agent.request(`http://127.0.0.1:${plainPort}/`)).body.text()).toBe('plain')
+    expect((await (await agent.request(`https://localhost:${port}/x`)).body.json<any>()).path).toBe('/x')
+    await agent.close()
+  })
+
+    it('a Pool over https keeps connections alive and reuses them', async () => {
     const pool = new Pool(`https://localhost:${port}`, { tls: { ca: pki.ca }, connections: 2 })
     const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => (await pool.request({ path: `/${i}` })).body.json<any>()))
     expect(results.map((r) => r.path)).toEqual(Array.from({ length: 20 }, (_, i) => `/${i}`))

@@ -4,18 +4,24 @@ import { describe, it, expectTypeOf } from 'vitest'
 import type { Readable } from 'node:stream'
 import {
   ClientConn, ClientResponse, ResponseBody, Executor, HyperError, SocketError, ProtocolError,
-  ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, hyperVersion,
-  type ConnectOptions, type RequestOptions, type IncomingHeaders, type InformationalResponse,
+  ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, TlsError, hyperVersion,
+  type ConnectOptions, type TlsOptions, type TlsConnectionInfo, type RequestOptions, type IncomingHeaders, type InformationalResponse,
 } from '../dist/esm/index.mjs'
 import * as cjs from '../dist/cjs/index.js'
 
 describe('public types', () => {
   it('ClientConn.connect / request', () => {
-    expectTypeOf(ClientConn.connect).parameter(0).toEqualTypeOf<string | URL | { host?: string, hostname?: string, port?: number | string } | { socketPath: string }>()
+    expectTypeOf(ClientConn.connect).parameter(0).toEqualTypeOf<string | URL | { host?: string, hostname?: string, port?: number | string, protocol?: 'http:' | 'https:' } | { socketPath: string }>()
     expectTypeOf(ClientConn.connect).returns.resolves.toEqualTypeOf<ClientConn>()
     expectTypeOf<ClientConn['request']>().returns.resolves.toEqualTypeOf<ClientResponse>()
     expectTypeOf<ClientConn['close']>().returns.toEqualTypeOf<Promise<void>>()
     expectTypeOf<ClientConn['closed']>().toEqualTypeOf<boolean>()
+    expectTypeOf<ClientConn['tls']>().toEqualTypeOf<TlsConnectionInfo | undefined>()
+    expectTypeOf<ClientConn['protocol']>().toEqualTypeOf<'1.1' | '2'>()
+    expectTypeOf<ConnectOptions['tls']>().toEqualTypeOf<TlsOptions | undefined>()
+    expectTypeOf<ConnectOptions['http2']>().toEqualTypeOf<boolean | 'auto' | undefined>()
+    expectTypeOf<TlsConnectionInfo['alpnProtocol']>().toEqualTypeOf<string | false>()
+    expectTypeOf<TlsError>().toMatchTypeOf<HyperError>()
     expectTypeOf<ConnectOptions['executor']>().toEqualTypeOf<Executor | undefined>()
     expectTypeOf<ConnectOptions['signal']>().toEqualTypeOf<AbortSignal | undefined>()
     expectTypeOf<RequestOptions['signal']>().toEqualTypeOf<AbortSignal | undefined>()
