@@ -15,11 +15,30 @@ import { Agent, type AgentOptions } from './agent.js'
 import type { ClientResponse, InformationalResponse, RequestBody, RequestOptions } from './client-conn.js'
 import type { ResponseBody } from './body.js'
 import { HyperError, InvalidArgumentError as HyperInvalidArgumentError } from './errors.js'
+import type { TlsOptions } from './tls.js'
 
 /** Options of {@link HyperDispatcher}: those of {@link Agent} (and so of `Pool`), or an Agent to use. */
 export interface HyperDispatcherOptions extends AgentOptions {
   /** Use this Agent instead of creating one. `close()`/`destroy()` close it too. */
   agent?: Agent
+  /**
+   * undici's `connect` TLS options, for drop-in use: `ca`, `cert`, `key`, `passphrase`,
+   * `servername`, `rejectUnauthorized`, `ALPNProtocols`, `ciphers`, `minVersion`, `maxVersion` map
+   * to {@link TlsOptions} (`ca` replaces the default roots, as with undici). `tls` wins when both are set.
+   */
+  connect?: {
+    ca?: string | Buffer | Array<string | Buffer>
+    cert?: string | Buffer | Array<string | Buffer>
+    key?: string | Buffer
+    passphrase?: string
+    servername?: string
+    rejectUnauthorized?: boolean
+    ALPNProtocols?: string[]
+    ciphers?: string
+    minVersion?: 'TLSv1.2' | 'TLSv1.3'
+    maxVersion?: 'TLSv1.2' | 'TLSv1.3'
+    timeout?: number
+  }
 }
 
 /** What undici passes to `dispatch()` (the fields node-hyper uses). */
@@ -506,7 +525,14 @@ export class HyperDispatcher extends EventEmitter {
 
   constructor (options: HyperDispatcherOptions = {}) {
     super()
-    const { agent, ...agentOptions } = options
+    const { agent, connect, ...agentOptions } = options
+    if (connect !== undefined && connect !== null && typeof connect === 'object') {
+      const { timeout, ca, ...tls } = connect
+      if (agentOptions.tls === undefined) {
+        agentOptions.tls = { ...tls, ...(ca !== undefined ? { ca, defaultRoots: false } : {}) } as TlsOptions
+      }
+      if (timeout !== undefined && agentOptions.connectTimeout === undefined) agentOptions.connectTimeout = timeout
+    }
     this.agent = agent ?? new Agent(agentOptions)
   }
 

@@ -154,7 +154,8 @@ afterAll(async () => {
 
 const implementations: Array<[string, () => AnyDispatcher, (ca: string) => AnyDispatcher]> = [
   ['node-hyper HyperDispatcher', () => new HyperDispatcher() as unknown as AnyDispatcher,
-    (ca) => new HyperDispatcher({ tls: { ca, defaultRoots: false } }) as unknown as AnyDispatcher],
+    // undici's own `connect` TLS options, unchanged (the drop-in promise).
+    (ca) => new HyperDispatcher({ connect: { ca } }) as unknown as AnyDispatcher],
   ['undici Agent', () => new undici.Agent(), (ca) => new undici.Agent({ connect: { ca } })],
 ]
 
