@@ -4,11 +4,12 @@
 const METRIC = {
   rps: { key: 'cpuPerReq', label: 'client CPU µs per request (lower is better)', fmt: (v) => v.toFixed(1) },
   transfer: { key: 'mibps', label: 'MiB/s (higher is better)', fmt: (v) => v.toFixed(0) },
+  proxy: { key: 'cpuPerReq', label: 'proxy CPU µs per request (lower is better)', fmt: (v) => v.toFixed(1) },
   idle: { key: 'rssPerConnKiB', label: 'RSS KiB per idle connection (lower is better)', fmt: (v) => v.toFixed(1) },
 }
 const COLORS = {
   'node-hyper': '#2f6fdf', 'node-hyper Pool': '#5b8ff0', 'node-hyper via undici': '#8fb2f5',
-  undici: '#e0892b', 'undici fetch': '#f0b070', 'node:http': '#5a9e4b', 'node:http2': '#5a9e4b', wrk: '#888888', h2load: '#888888',
+  undici: '#e0892b', 'http-proxy': '#a05fb0', 'undici fetch': '#f0b070', 'node:http': '#5a9e4b', 'node:http2': '#5a9e4b', wrk: '#888888', h2load: '#888888',
 }
 
 export function chartSvg (scenarios, title) {

@@ -50,6 +50,8 @@ const SCENARIOS = [
     clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
   { id: 'tls-h2-1k', title: 'TLS h2 GET 1 KiB, 1 connection, 100 streams', kind: 'rps', proto: 'tls-h2', path: '/1k', expectLen: KiB, conns: 1, inflight: 100,
     clients: ['node-hyper', 'undici', 'node:http2', 'h2load'] },
+  { id: 'proxy', title: 'Reverse proxy, GET 1 KiB through it, 32 connections (wrk -> proxy -> nginx)', kind: 'proxy', proto: 'h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
+    clients: ['node-hyper', 'undici', 'http-proxy'] },
   { id: 'idle', title: `${IDLE_CONNS} idle keep-alive connections`, kind: 'idle', proto: 'h1', path: '/0', expectLen: 0, conns: IDLE_CONNS, inflight: 1,
     clients: ['node-hyper', 'undici', 'node:http'] },
 ]
@@ -62,6 +64,7 @@ const TARGETS = [
   { scenario: 'upload-1m', metric: 'mibps', peer: 'wrk', min: 0.8, text: 'MiB/s at least 80% of wrk' },
   { scenario: 'tls-h1-1k', metric: 'cpuPerReq', peer: 'undici', max: 0.6, text: 'client CPU/request at most 0.6x undici' },
   { scenario: 'tls-h2-1k', metric: 'cpuPerReq', peer: 'node:http2', max: 0.6, text: 'client CPU/request at most 0.6x node:http2' },
+  { scenario: 'proxy', metric: 'cpuPerReq', peer: 'undici', max: 1, text: 'proxy CPU/request below the same proxy on undici' },
   { scenario: 'idle', metric: 'rssPerConnKiB', absoluteMax: 16, text: 'under 16 KiB RSS per idle connection' },
 ]
 
@@ -199,7 +202,7 @@ function timed (argv) {
   return { stdout: r.stdout, cpuMicros: (user + sys) * 1e6 }
 }
 
-function runWrk (sc, server) {
+function runWrk (sc, server, core = 1) {
   const secs = Math.max(1, Math.round(DURATION / 1000))
   const scheme = sc.proto === 'tls-h1' ? 'https' : 'http'
   const host = scheme === 'https' ? 'localhost' : '127.0.0.1'
@@ -210,7 +213,7 @@ function runWrk (sc, server) {
     args.push('-s', script)
   }
   args.push(`${scheme}://${host}:${portFor(server, sc.proto)}${sc.path}`)
-  const { stdout, cpuMicros } = timed(pin(1, args))
+  const { stdout, cpuMicros } = timed(pin(core, args))
   const total = Number(/(\d+) requests in/.exec(stdout)[1])
   const elapsed = Number(/requests in ([\d.]+)s/.exec(stdout)[1])
   const errs = /Non-2xx or 3xx responses: (\d+)/.exec(stdout)
@@ -247,6 +250,39 @@ function runH2load (sc, server) {
   }
 }
 
+// The proxy scenario: the proxy process (examples/proxy.ts, the same code on undici, or
+// http-proxy) is pinned to core 1 alone; wrk drives it from core 0 (next to nginx, which serves
+// 1 KiB files cheaply). The figure is the proxy's CPU per request.
+function ensureProxyBuilt () {
+  const out = path.join(here, '..', 'build', 'examples', 'proxy.js')
+  const src = path.join(here, '..', 'examples', 'proxy.ts')
+  if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= fs.statSync(src).mtimeMs) return
+  execFileSync(process.execPath, [path.join(here, '..', 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(here, '..', 'examples')], { stdio: 'inherit' })
+}
+
+async function runProxy (sc, kind, server) {
+  const port = await freePort()
+  const argv = pin(1, [process.execPath, path.join(here, 'proxy-server.mjs'), kind, `http://127.0.0.1:${server.ports.h1}`, String(port)])
+  const child = spawn(argv[0], argv.slice(1), { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    await new Promise((resolve, reject) => {
+      child.stdout.once('data', resolve)
+      child.once('exit', (code) => reject(new Error(`proxy ${kind} exited ${code}`)))
+    })
+    // Warm up (JIT, upstream connections), then measure.
+    const warm = Math.max(1, Math.round(WARMUP / 1000))
+    timed(pin(0, ['wrk', '-t1', `-c${sc.conns}`, `-d${warm}s`, `http://127.0.0.1:${port}${sc.path}`]))
+    const c0 = cpuTicks(child.pid)
+    const r = runWrk({ ...sc, proto: 'h1' }, { ...server, ports: { ...server.ports, h1: port } }, 0)
+    r.cpuMicros = (cpuTicks(child.pid) - c0) / HZ * 1e6 // the proxy's CPU, not wrk's
+    r.rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024
+    r.client = kind
+    return r
+  } finally {
+    child.kill()
+  }
+}
+
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
 
 const server = await startNginx()
@@ -255,7 +291,9 @@ console.log(`server: ${server.kind} on core 0; clients on core 1; ${WARMUP} ms w
 for (const sc of SCENARIOS) {
   if (ONLY_SCENARIOS && !ONLY_SCENARIOS.includes(sc.id)) continue
   const clients = sc.clients.filter((c) => (!ONLY_CLIENTS || ONLY_CLIENTS.includes(c)) &&
-    (c !== 'wrk' || has('wrk')) && (c !== 'h2load' || has('h2load')) && (c !== 'node-hyper via undici' || hasDispatcher))
+    (c !== 'wrk' || has('wrk')) && (c !== 'h2load' || has('h2load')) && (c !== 'node-hyper via undici' || hasDispatcher) &&
+    (sc.kind !== 'proxy' || has('wrk')))
+  if (sc.kind === 'proxy') ensureProxyBuilt()
   console.log(`\n== ${sc.title}`)
   const runs = Object.fromEntries(clients.map((c) => [c, []]))
   const runsWanted = sc.kind === 'idle' ? 1 : RUNS
@@ -265,7 +303,8 @@ for (const sc of SCENARIOS) {
       const t0 = Date.now()
       let r
       try {
-        r = c === 'wrk' ? runWrk(sc, server) : c === 'h2load' ? runH2load(sc, server) : await runNodeClient(sc, c, server, sc.kind === 'idle' ? 'idle' : 'load')
+        r = sc.kind === 'proxy' ? await runProxy(sc, c, server)
+          : c === 'wrk' ? runWrk(sc, server) : c === 'h2load' ? runH2load(sc, server) : await runNodeClient(sc, c, server, sc.kind === 'idle' ? 'idle' : 'load')
       } catch (err) {
         console.log(`  run ${run + 1} ${c}: FAILED ${err.message}`)
         r = { client: c, failed: String(err.message), requests: 0, elapsed: 1, cpuMicros: 0, bytes: 0, errors: 1, p50: 0, p99: 0, rss: 0 }
@@ -312,7 +351,7 @@ for (const r of results) {
     for (const s of r.summary) md.push(`| ${s.client} | ${s.open} | ${fmt(s.rssPerConnKiB)} |`)
   } else {
     const base = r.summary.find((s) => s.client === (r.proto.includes('2') ? (r.summary.some((x) => x.client === 'node:http2') ? 'node:http2' : 'undici') : 'undici'))
-    md.push(`| client | req/s | MiB/s | client CPU µs/req | vs ${base?.client ?? '-'} | p50 ms | p99 ms | RSS MiB | server CPU | valid |`,
+    md.push(`| ${r.kind === 'proxy' ? 'proxy' : 'client'} | req/s | MiB/s | ${r.kind === 'proxy' ? 'proxy' : 'client'} CPU µs/req | vs ${base?.client ?? '-'} | p50 ms | p99 ms | RSS MiB | server CPU | valid |`,
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|')
     for (const s of r.summary) {
       const valid = s.errors > 0 ? `no (${s.errors} errors)` : s.serverCpu > 0.9 ? 'no (server saturated)' : 'yes'

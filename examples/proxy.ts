@@ -13,8 +13,27 @@
 //   node examples/proxy.ts http://127.0.0.1:3000 8080
 //   npx tsc -p examples && node build/examples/proxy.js http://127.0.0.1:3000 8080
 import http from 'node:http'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { Pool, type PoolOptions, type ClientResponse } from 'node-hyper'
+import { Pool, type PoolOptions, type RequestOptions } from 'node-hyper'
+
+/** What the proxy needs from an upstream response (a node-hyper `ClientResponse` is one). */
+export interface UpstreamResponse {
+  status: number
+  statusText: string
+  httpVersion: string
+  rawHeaders: string[]
+  body: Readable
+}
+
+/**
+ * The upstream client. By default a node-hyper `Pool`; the benchmark plugs in undici through
+ * this to compare the very same proxy on both clients.
+ */
+export interface UpstreamClient {
+  request (options: RequestOptions): Promise<UpstreamResponse>
+  close (): Promise<void>
+}
 
 export interface ProxyOptions {
   /** The upstream origin, e.g. `http://127.0.0.1:3000`. */
@@ -29,6 +48,8 @@ export interface ProxyOptions {
   via?: string
   /** Forward the client's Host header instead of the upstream's (default false; the original goes in X-Forwarded-Host). */
   preserveHost?: boolean
+  /** Use this upstream client instead of a node-hyper Pool (`pool` options are then ignored). */
+  client?: UpstreamClient
   /** Called for every upstream failure (after the 502/504 was sent, or the response was cut). */
   onError?: (err: Error, req: http.IncomingMessage) => void
 }
@@ -90,7 +111,7 @@ function statusFor (err: unknown): number {
 
 /** Creates the proxy server (not listening yet). Closing the server closes the upstream pool. */
 export function createProxy (options: ProxyOptions): http.Server {
-  const pool = new Pool(options.upstream, {
+  const pool: UpstreamClient = options.client ?? new Pool(options.upstream, {
     headersTimeout: options.headersTimeout ?? 30_000,
     bodyTimeout: options.bodyTimeout ?? 30_000,
     ...options.pool,
@@ -122,7 +143,7 @@ export function createProxy (options: ProxyOptions): http.Server {
     appendField(headers, 'x-forwarded-for', req.socket.remoteAddress ?? 'unknown')
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 
-    let upstream: ClientResponse
+    let upstream: UpstreamResponse
     try {
       upstream = await pool.request({
         method: req.method!,
