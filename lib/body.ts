@@ -11,6 +11,8 @@ export const kPush = Symbol('push')
 export const kEnd = Symbol('end')
 /** @internal */
 export const kFail = Symbol('fail')
+/** @internal */
+export const kTakeBuffered = Symbol('takeBuffered')
 
 export class ResponseBody extends Readable {
   #native: NativeConnection | null
@@ -120,6 +122,20 @@ export class ResponseBody extends Readable {
     if (this.destroyed) return
     if (this.#dumping) this.destroy()
     else this.push(null)
+  }
+
+  /**
+   * @internal
+   * The whole body, taken synchronously, when it has fully arrived and nobody reads it yet (the
+   * common small-response case); null otherwise (then read it as a stream).
+   */
+  [kTakeBuffered] (): Buffer[] | null {
+    if (!this.#ended || this.#error || this.#deferredError || this.destroyed || this.readableFlowing !== null) return null
+    this.#consumed()
+    const chunks: Buffer[] = []
+    let chunk: Buffer | null
+    while ((chunk = this.read() as Buffer | null) !== null) chunks.push(chunk)
+    return chunks
   }
 
   /** Reads the whole body as a Buffer. */

@@ -4,7 +4,7 @@
  */
 import * as dns from 'node:dns'
 import * as net from 'node:net'
-import { binding, type NativeConnection, type NativeErrorInfo, type NativeHead, type NativeErrno, type NativeInformational,
+import { binding, splitRawHeaders, type NativeConnection, type NativeErrorInfo, type NativeHead, type NativeErrno, type NativeInformational,
   EVENT_CONNECTED, EVENT_CONNECT_ERROR, EVENT_RESPONSE, EVENT_DATA, EVENT_END, EVENT_REQUEST_ERROR, EVENT_CLOSED,
   EVENT_DRAIN, EVENT_INFORMATIONAL } from './native.js'
 import { Executor, kOnEvent } from './executor.js'
@@ -129,7 +129,7 @@ export class ClientResponse {
     this.status = head[0]
     this.httpVersion = head[1] === 20 ? '2.0' : head[1] === 10 ? '1.0' : '1.1'
     this.statusText = head[2]
-    this.rawHeaders = head[3]
+    this.rawHeaders = splitRawHeaders(head[3])
     this.body = body
   }
 
@@ -655,7 +655,8 @@ export class ClientConn {
       case EVENT_INFORMATIONAL: {
         const p = this.#pending.get(id)
         if (!p?.onInformational) return
-        const [status, , reason, rawHeaders] = payload as NativeInformational
+        const [status, , reason, joined] = payload as NativeInformational
+        const rawHeaders = splitRawHeaders(joined)
         try {
           p.onInformational({ status, statusText: reason, rawHeaders, headers: headersFromRaw(rawHeaders) })
         } catch (err) {

@@ -13,7 +13,7 @@ import * as querystring from 'node:querystring'
 import { Readable } from 'node:stream'
 import { Agent, type AgentOptions } from './agent.js'
 import type { ClientResponse, InformationalResponse, RequestBody, RequestOptions } from './client-conn.js'
-import type { ResponseBody } from './body.js'
+import { kTakeBuffered, type ResponseBody } from './body.js'
 import { HyperError, InvalidArgumentError as HyperInvalidArgumentError } from './errors.js'
 import type { TlsOptions } from './tls.js'
 
@@ -393,7 +393,42 @@ class Exchange implements DispatchController {
   resume (): void {
     if (!this.#paused) return
     this.#paused = false
-    if (!this.#done) this.#body?.resume()
+    if (this.#done) return
+    if (this.#pending) this.#deliverBuffered()
+    else this.#body?.resume()
+  }
+
+  /** Chunks of a fully buffered body, delivered in order while the handler is not paused. */
+  #pending: Buffer[] | null = null
+
+  #deliverBuffered (): void {
+    const h = this.#handler
+    const chunks = this.#pending!
+    while (chunks.length > 0) {
+      if (this.#paused || this.#done) return
+      const chunk = chunks.shift()!
+      this.#call(() => {
+        if (this.#modern) h.onResponseData?.(this, chunk)
+        else if (h.onData?.(chunk) === false) this.pause()
+      })
+    }
+    if (this.#paused || this.#done) return
+    this.#pending = null
+    this.#complete()
+  }
+
+  #complete (): void {
+    const h = this.#handler
+    this.#finish()
+    this.rawTrailers = []
+    try {
+      if (this.#modern) h.onResponseEnd?.(this, {})
+      else h.onComplete?.([])
+    } catch (err) {
+      // undici: a throwing onComplete is reported to onError
+      this.#done = false
+      this.fail(err)
+    }
   }
 
   abort (reason?: unknown): void {
@@ -474,20 +509,19 @@ class Exchange implements DispatchController {
       }
     })
     if (!ok || this.#done) return
+    // A body that arrived complete with the head goes to the handler synchronously, without
+    // the stream machinery (most small responses).
+    const buffered = body[kTakeBuffered]()
+    if (buffered !== null) {
+      this.#pending = buffered
+      this.#deliverBuffered()
+      return
+    }
     if (this.#paused) body.pause()
     body.on('error', (err) => this.fail(toUndiciError(err)))
     body.on('end', () => {
       if (this.#done) return
-      this.#finish()
-      this.rawTrailers = []
-      try {
-        if (this.#modern) h.onResponseEnd?.(this, {})
-        else h.onComplete?.([])
-      } catch (err) {
-        // undici: a throwing onComplete is reported to onError
-        this.#done = false
-        this.fail(err)
-      }
+      this.#complete()
     })
     body.on('data', (chunk: Buffer) => {
       if (this.#done) return

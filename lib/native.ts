@@ -8,10 +8,15 @@ import * as fs from 'node:fs'
 
 /** Error details as the addon reports them: [localCode, hyperCode, message, errnoName, errno, syscall, requestSent, tlsCode?]. */
 export type NativeErrorInfo = [string, number, string, string | undefined, number | undefined, string, boolean, string?]
-/** Response head: [status, version, reason, rawHeaders, firstChunk, ended, readOutstanding]. */
-export type NativeHead = [number, number, string, string[], Buffer | null, boolean, boolean]
-/** Informational (1xx) head: [status, version, reason, rawHeaders]. */
-export type NativeInformational = [number, number, string, string[]]
+/** Response head: [status, version, reason, rawHeaders (names and values joined by NUL), firstChunk, ended, readOutstanding]. */
+export type NativeHead = [number, number, string, string, Buffer | null, boolean, boolean]
+/** Informational (1xx) head: [status, version, reason, rawHeaders (NUL-joined)]. */
+export type NativeInformational = [number, number, string, string]
+
+/** Splits the addon's NUL-joined header list into `[name, value, ...]`. */
+export function splitRawHeaders (joined: string): string[] {
+  return joined === '' ? [] : joined.split('\0')
+}
 /** [errnoName, errno, syscall] when a connect could not even start. */
 export type NativeErrno = [string, number, string]
 
