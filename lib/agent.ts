@@ -14,6 +14,7 @@ export interface AgentOptions extends PoolOptions {
 export class Agent {
   #options: AgentOptions
   #pools = new Map<string, Pool>()
+  #aliases = new Map<string, Pool>() // origin strings as given (e.g. with a trailing slash) -> pool
   #closed = false
 
   constructor (options: AgentOptions = {}) {
@@ -22,6 +23,10 @@ export class Agent {
 
   /** The pool for `origin` (created on first use). */
   pool (origin: string | URL): Pool {
+    // Per-request hot path (the undici adapter passes the origin string every time): the
+    // string as given is looked up before any URL parsing.
+    const given = typeof origin === 'string' ? this.#aliases.get(origin) : undefined
+    if (given) return given
     const key = new URL(String(origin)).origin
     let pool = this.#pools.get(key)
     if (!pool) {
@@ -32,6 +37,7 @@ export class Agent {
       pool = new Pool(key, poolOptions)
       this.#pools.set(key, pool)
     }
+    if (typeof origin === 'string' && this.#aliases.size < 4096) this.#aliases.set(origin, pool)
     return pool
   }
 

@@ -8,7 +8,7 @@
  * fixed body) up to `retries` times after that.
  */
 import { ClientConn, ClientResponse, kHooks, type ConnectOptions, type RequestOptions } from './client-conn.js'
-import { ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
+import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -45,6 +45,8 @@ interface Item {
   reject: (e: Error) => void
   retriesLeft: number
   staleRetried: boolean
+  /** Removes the item from the queue when its signal aborts while it waits for a connection. */
+  onAbort: (() => void) | null
 }
 
 interface Slot {
@@ -131,20 +133,42 @@ export class Pool {
     const body = options.body
     const replayable = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array ||
       body instanceof ArrayBuffer || ArrayBuffer.isView(body)
+    const signal = options.signal
+    if (signal?.aborted) return Promise.reject(new AbortError(signal.reason))
     return new Promise((resolve, reject) => {
-      this.#queue.push({
-        options, resolve, reject, staleRetried: !replayable,
+      const item: Item = {
+        options, resolve, reject, staleRetried: !replayable, onAbort: null,
         retriesLeft: IDEMPOTENT.has(method) && replayable ? this.#retries : 0,
-      })
+      }
+      if (signal instanceof AbortSignal) {
+        // While queued, an abort removes the request at once (on a connection, ClientConn handles it).
+        item.onAbort = () => {
+          const i = this.#queue.indexOf(item)
+          if (i === -1) return
+          this.#queue.splice(i, 1)
+          item.reject(new AbortError(signal.reason))
+          this.#maybeClosed()
+        }
+        signal.addEventListener('abort', item.onAbort, { once: true })
+      }
+      this.#queue.push(item)
       this.#dispatch()
     })
+  }
+
+  #unqueued (item: Item): Item {
+    if (item.onAbort) {
+      item.options.signal?.removeEventListener('abort', item.onAbort)
+      item.onAbort = null
+    }
+    return item
   }
 
   #dispatch (): void {
     while (this.#queue.length > 0) {
       const slot = this.#freeSlot()
       if (!slot) break
-      this.#run(slot, this.#queue.shift()!)
+      this.#run(slot, this.#unqueued(this.#queue.shift()!))
     }
     const limit = this.#protocol === '2' || (this.#learnProtocol && this.#protocol === null) ? 1 : this.#max
     const wanted = Math.min(this.#queue.length, limit - this.#slots.size - this.#connecting)
@@ -183,7 +207,7 @@ export class Pool {
       this.#connecting--
       // Nothing to connect to: the oldest waiting request gets the error.
       const item = this.#queue.shift()
-      item?.reject(err)
+      if (item) this.#unqueued(item).reject(err)
       this.#dispatch()
     })
   }
@@ -273,7 +297,7 @@ export class Pool {
     if (this.#destroyed) return
     this.#destroyed = true
     const e = new ConnectionClosedError('ERR_DESTROYED', err ? `the pool was destroyed: ${err.message}` : 'the pool was destroyed', { cause: err })
-    for (const item of this.#queue.splice(0)) item.reject(e)
+    for (const item of this.#queue.splice(0)) this.#unqueued(item).reject(e)
     for (const s of this.#slots) {
       if (s.idleTimer) clearTimeout(s.idleTimer)
       s.conn.destroy(err)

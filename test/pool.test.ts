@@ -37,6 +37,29 @@ describe('Pool', () => {
     await srv.close()
   })
 
+  it('an aborted request waiting in the queue leaves it at once; the others go on', async () => {
+    const srv = await httpServer(async (q, s) => { await sleep(q.url === '/slow' ? 300 : 1); s.end(q.url) })
+    const pool = new Pool(`http://127.0.0.1:${srv.port}`, { connections: 1 })
+    const slow = pool.request({ path: '/slow' })
+    const ac = new AbortController()
+    const queued = pool.request({ path: '/queued', signal: ac.signal }).catch((e) => e)
+    const after = pool.request({ path: '/after' })
+    await sleep(20)
+    expect(pool.stats.pending).toBe(2)
+    const t0 = Date.now()
+    ac.abort(new Error('changed my mind'))
+    const err = await queued
+    expect(Date.now() - t0).toBeLessThan(100) // not when the connection frees up (~300 ms)
+    expect(err).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' })
+    expect(err.cause.message).toBe('changed my mind')
+    expect(pool.stats.pending).toBe(1)
+    expect(await (await slow).body.text()).toBe('/slow')
+    expect(await (await after).body.text()).toBe('/after')
+    await expect(pool.request({ signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORT_ERR' })
+    await pool.close()
+    await srv.close()
+  })
+
   it('closes idle connections after keepAliveTimeout', async () => {
     const srv = await httpServer((_q, s) => s.end('x'))
     const pool = new Pool(`http://127.0.0.1:${srv.port}`, { keepAliveTimeout: 50 })
