@@ -24,8 +24,8 @@ export function chartSvg (scenarios, title) {
     const rows = sc.summary.filter((s) => Number.isFinite(s[m.key]) && s[m.key] > 0)
     if (rows.length === 0) continue
     parts.push(`<text x="10" y="${y + 12}" font-size="13" font-weight="bold">${escape(sc.title)}</text>`)
-    parts.push(`<text x="${W - 10}" y="${y + 12}" text-anchor="end" font-size="11" fill="#555">${escape(m.label)}</text>`)
-    y += 18
+    parts.push(`<text x="10" y="${y + 27}" font-size="11" fill="#555">${escape(m.label)}</text>`)
+    y += 32
     const max = Math.max(...rows.map((s) => s[m.key]))
     for (const s of rows) {
       const w = max > 0 ? (s[m.key] / max) * barMax : 0
