@@ -266,8 +266,15 @@ function toBody (body: unknown, headers: string[]): RequestBody | undefined {
     return new Readable({ objectMode: false }).wrap(body)
   }
   if (isFormDataLike(body)) {
-    // Encode as multipart/form-data the way fetch does (Response is a Node global).
-    const encoded = new Response(body as FormData)
+    // Encode as multipart/form-data the way fetch does. A FormData made by the undici package
+    // must be encoded by that copy's Response: Node's built-in one (a different undici copy)
+    // brand-checks it and would send "[object FormData]" (seen on Node 24).
+    let ResponseCtor: typeof Response = Response
+    if (typeof FormData === 'undefined' || !(body instanceof FormData)) {
+      const U = loadUndici()
+      if (U?.FormData && U.Response && body instanceof U.FormData) ResponseCtor = U.Response
+    }
+    const encoded = new ResponseCtor(body as FormData)
     if (!hasHeader(headers, 'content-type')) headers.push('content-type', encoded.headers.get('content-type')!)
     return encoded.body as unknown as ReadableStream<Uint8Array>
   }

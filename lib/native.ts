@@ -48,6 +48,8 @@ export interface NativeBinding {
   Connection: new (executor: NativeExecutor, owner: object, options: object) => NativeConnection
   SecureContext: new (options: object) => NativeSecureContext
   hyperVersion(): string
+  /** Native objects alive in this environment (for leak tests). */
+  liveObjects(): { connections: number, handles: number, executors: number }
 }
 
 export const EVENT_CONNECTED = 1

@@ -6,7 +6,10 @@ import { Worker } from 'node:worker_threads'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { rssBound } from './helpers'
+import { createRequire } from 'node:module'
 import { ClientConn, Executor } from '../dist/esm/index.mjs'
+
+const { binding } = createRequire(import.meta.url)('../dist/cjs/native.js')
 
 const execFileP = promisify(execFile)
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
@@ -62,16 +65,29 @@ describe('lifecycle', () => {
     for (let i = 0; i < 10_000; i++) await cycle()
     gc()
     const fds0 = openFds()
-    const rss0 = process.memoryUsage().rss
+    const m0 = process.memoryUsage()
     for (let i = 0; i < 10_000; i++) await cycle()
     await new Promise((r) => setTimeout(r, 50)) // let uv close callbacks run
     gc()
     await new Promise((r) => setTimeout(r, 50))
     const fds1 = openFds()
-    const rss1 = process.memoryUsage().rss
+    const m1 = process.memoryUsage()
     expect(fds1 - fds0).toBeLessThanOrEqual(2)
-    // A leak of >= 3.2 KiB per cycle (one connection's native state is more) would exceed this.
-    expect(rss1 - rss0).toBeLessThan(rssBound(32 * 1024 * 1024))
+    // V8's heap reservation grows for a while on newer Nodes (Node 24: heapTotal 74 -> 140 MiB
+    // over 20k cycles with heapUsed flat at 8.6 MiB): not ours to bound. Live JS objects are.
+    const info = `rss ${m0.rss} -> ${m1.rss}, heapTotal ${m0.heapTotal} -> ${m1.heapTotal}, heapUsed ${m0.heapUsed} -> ${m1.heapUsed}`
+    expect(m1.heapUsed - m0.heapUsed, info).toBeLessThan(8 * 1024 * 1024)
+    // The exact check: every native connection of the 20,000 is freed once its JS handle is
+    // collected (the count is kept by the addon per environment).
+    for (let i = 0; i < 50 && binding.liveObjects().connections > 0; i++) {
+      gc()
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    expect(binding.liveObjects()).toMatchObject({ connections: 0 })
+    // And memory outside V8's heap stays bounded. The allocator's working set still moves by tens
+    // of MiB between blocks of cycles on Node 24 (e.g. +22 MiB, then -30 MiB, standalone), so
+    // this bound is loose; the count above is what catches a leak.
+    expect((m1.rss - m1.heapTotal) - (m0.rss - m0.heapTotal), info).toBeLessThan(rssBound(96 * 1024 * 1024))
   }, 120_000)
 
   it('regression: promises awaited on a connection survive GC when nothing else references it', async () => {

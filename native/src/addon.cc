@@ -41,6 +41,17 @@ Napi::Value HyperVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), hyper_version());
 }
 
+// { connections, handles, executors }: native objects alive in this environment (leak tests).
+Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Addon* addon = env.GetInstanceData<Addon>();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("connections", Napi::Number::New(env, addon->live_connections()));
+  o.Set("handles", Napi::Number::New(env, addon->open_handles()));
+  o.Set("executors", Napi::Number::New(env, addon->live_drivers()));
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* addon = new Addon(env);
   env.SetInstanceData<Addon>(addon);
@@ -52,6 +63,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Connection", connection);
   exports.Set("SecureContext", SecureContextWrap::Define(env));
   exports.Set("hyperVersion", Napi::Function::New(env, HyperVersion, "hyperVersion"));
+  exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   return exports;
 }
 

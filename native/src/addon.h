@@ -19,6 +19,12 @@ class Addon {
   void RemoveDriver(Driver* d) { drivers_.erase(d); }
   void HandleOpened(int n) { open_handles_ += n; }
   void HandleClosed(int n);
+  // Live native objects, for leak tests (binding.liveObjects()).
+  void ConnectionCreated() { ++live_connections_; }
+  void ConnectionDestroyed() { --live_connections_; }
+  int live_connections() const { return live_connections_; }
+  int open_handles() const { return open_handles_; }
+  int live_drivers() const { return static_cast<int>(drivers_.size()); }
 
   Napi::FunctionReference executor_ctor;
   Napi::FunctionReference connection_ctor;
@@ -28,6 +34,7 @@ class Addon {
   napi_env env_;
   std::unordered_set<Driver*> drivers_;
   int open_handles_ = 0;
+  int live_connections_ = 0;
   napi_async_cleanup_hook_handle cleanup_handle_ = nullptr;
   bool cleaning_ = false;
 };

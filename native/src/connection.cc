@@ -43,9 +43,11 @@ Connection::Connection(Driver* driver, napi_env env, napi_value owner, const Opt
   napi_create_reference(env, owner, 0, &owner_);
   driver_->Ref();
   driver_->AddConnection(this);
+  driver_->addon()->ConnectionCreated();
 }
 
 Connection::~Connection() {
+  driver_->addon()->ConnectionDestroyed();
   driver_->RemoveConnection(this);
   if (owner_) napi_delete_reference(env_, owner_);
   driver_->Unref();
