@@ -87,7 +87,8 @@ export interface DispatchHandler {
 }
 
 type DispatchFn = (opts: DispatchOptions, handler: DispatchHandler) => boolean
-type Callback = (err: Error | null, data: null) => void
+/** Callback of `close()`/`destroy()` in undici's style. */
+export type DispatcherCallback = (err: Error | null, data: null) => void
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type UndiciModule = any
 
@@ -659,8 +660,8 @@ export class HyperDispatcher extends EventEmitter {
 
   /** Graceful: new dispatches fail with `ClientClosedError`; requests in flight finish. Callback or promise. */
   close (): Promise<void>
-  close (callback: Callback): void
-  close (callback?: Callback): Promise<void> | void {
+  close (callback: DispatcherCallback): void
+  close (callback?: DispatcherCallback): Promise<void> | void {
     if (callback === undefined) return new Promise<void>((resolve, reject) => this.close((err) => (err ? reject(err) : resolve())))
     if (typeof callback !== 'function') throw invalidArgument('invalid callback')
     if (this._destroyed && !this._closing) {
@@ -677,11 +678,11 @@ export class HyperDispatcher extends EventEmitter {
     void this._closing.then(() => queueMicrotask(() => callback(null, null)))
   }
 
-  /** Aborts everything: requests in flight fail with `err` (default `ClientDestroyedError`). Callback or promise. */
+  /** Aborts everything: requests in flight fail with `err` (default `ClientDestroyedError`). DispatcherCallback or promise. */
   destroy (err?: Error | null): Promise<void>
-  destroy (callback: Callback): void
-  destroy (err: Error | null | undefined, callback: Callback): void
-  destroy (err?: Error | null | Callback, callback?: Callback): Promise<void> | void {
+  destroy (callback: DispatcherCallback): void
+  destroy (err: Error | null | undefined, callback: DispatcherCallback): void
+  destroy (err?: Error | null | DispatcherCallback, callback?: DispatcherCallback): Promise<void> | void {
     if (typeof err === 'function') {
       callback = err
       err = null

@@ -9,7 +9,8 @@ import * as tls from 'node:tls'
 import { binding, type NativeSecureContext } from './native.js'
 import { InvalidArgumentError, TlsError } from './errors.js'
 
-type Pem = string | Buffer
+/** PEM text: a string or a Buffer holding it. */
+export type Pem = string | Buffer
 
 /** TLS settings for `https:` connections (names follow `tls.connect` where they overlap). */
 export interface TlsOptions {
