@@ -678,7 +678,7 @@ export class HyperDispatcher extends EventEmitter {
     void this._closing.then(() => queueMicrotask(() => callback(null, null)))
   }
 
-  /** Aborts everything: requests in flight fail with `err` (default `ClientDestroyedError`). DispatcherCallback or promise. */
+  /** Aborts everything: requests in flight fail with `err` (default `ClientDestroyedError`). Callback or promise. */
   destroy (err?: Error | null): Promise<void>
   destroy (callback: DispatcherCallback): void
   destroy (err: Error | null | undefined, callback: DispatcherCallback): void
