@@ -26,19 +26,8 @@ export interface HyperDispatcherOptions extends AgentOptions {
    * `servername`, `rejectUnauthorized`, `ALPNProtocols`, `ciphers`, `minVersion`, `maxVersion` map
    * to {@link TlsOptions} (`ca` replaces the default roots, as with undici). `tls` wins when both are set.
    */
-  connect?: {
-    ca?: string | Buffer | Array<string | Buffer>
-    cert?: string | Buffer | Array<string | Buffer>
-    key?: string | Buffer
-    passphrase?: string
-    servername?: string
-    rejectUnauthorized?: boolean
-    ALPNProtocols?: string[]
-    ciphers?: string
-    minVersion?: 'TLSv1.2' | 'TLSv1.3'
-    maxVersion?: 'TLSv1.2' | 'TLSv1.3'
-    timeout?: number
-  }
+  connect?: Pick<TlsOptions, 'ca' | 'cert' | 'key' | 'passphrase' | 'servername' | 'rejectUnauthorized' |
+    'ALPNProtocols' | 'ciphers' | 'minVersion' | 'maxVersion'> & { timeout?: number }
 }
 
 /** What undici passes to `dispatch()` (the fields node-hyper uses). */

@@ -160,10 +160,7 @@ void Connection::OnTimer(uv_timer_t* h) {
     ErrorInfo info;
     info.local_code = "ERR_CONNECT_TIMEOUT";
     info.message = "connect timed out after " + std::to_string(c->opts_.connect_timeout) + " ms";
-    Event ev{EventKind::kConnectError, c};
-    ev.error = std::make_unique<ErrorInfo>(info);
-    c->Emit(std::move(ev));
-    c->Teardown(false, &info);
+    c->FailConnect(info);
   } else {
     bool timed_out = false;
     bool opened = false;
@@ -235,10 +232,7 @@ void Connection::OnPoll(uv_poll_t* h, int status, int events) {
       info.sys_errno = status;
       info.syscall = "poll";
       info.message = "the TLS handshake failed";
-      Event ev{EventKind::kConnectError, c};
-      ev.error = std::make_unique<ErrorInfo>(info);
-      c->Emit(std::move(ev));
-      c->Teardown(false, &info);
+      c->FailConnect(info);
     } else {
       if (events & (UV_READABLE | UV_DISCONNECT)) c->read_ready_ = true;
       c->DriveTls();
@@ -275,6 +269,14 @@ void Connection::OnPoll(uv_poll_t* h, int status, int events) {
   c->Unref();
 }
 
+// The connect (TCP, TLS or the connect timeout) failed: report it and tear the connection down.
+void Connection::FailConnect(const ErrorInfo& info) {
+  Event ev{EventKind::kConnectError, this};
+  ev.error = std::make_unique<ErrorInfo>(info);
+  Emit(std::move(ev));
+  Teardown(false, &info);
+}
+
 void Connection::FinishConnect() {
   int err = sock_.FinishConnect();
   if (err != 0) {
@@ -282,10 +284,7 @@ void Connection::FinishConnect() {
     info.sys_errno = err;
     info.syscall = "connect";
     info.message = "connect failed";
-    Event ev{EventKind::kConnectError, this};
-    ev.error = std::make_unique<ErrorInfo>(info);
-    Emit(std::move(ev));
-    Teardown(false, &info);
+    FailConnect(info);
     return;
   }
   uv_poll_stop(&poll_);
@@ -303,10 +302,7 @@ void Connection::StartTls() {
   state_ = State::kTlsHandshaking;
   if (!tls_->Init(opts_.servername, opts_.verify_host, opts_.session_key)) {
     ErrorInfo info = tls_->error();
-    Event ev{EventKind::kConnectError, this};
-    ev.error = std::make_unique<ErrorInfo>(info);
-    Emit(std::move(ev));
-    Teardown(false, &info);
+    FailConnect(info);
     return;
   }
   DriveTls();
@@ -317,10 +313,7 @@ void Connection::DriveTls() {
   TlsSession::Step step = tls_->Handshake(sock_, &read_ready_);
   if (step == TlsSession::Step::kError) {
     ErrorInfo info = tls_->error();
-    Event ev{EventKind::kConnectError, this};
-    ev.error = std::make_unique<ErrorInfo>(info);
-    Emit(std::move(ev));
-    Teardown(false, &info);
+    FailConnect(info);
     return;
   }
   if (step == TlsSession::Step::kWantRead) {

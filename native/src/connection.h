@@ -102,6 +102,7 @@ class Connection {
   uint64_t Now();
   int StartPoll();
   void FinishConnect();
+  void FailConnect(const ErrorInfo& info);
   void StartHandshake();
   void StartTls();
   void DriveTls();
