@@ -87,6 +87,17 @@ export interface InformationalResponse {
   rawHeaders: string[]
 }
 
+/** @internal Symbol of {@link RequestOptions}' internal cancel handle. */
+export const kCancel = Symbol('cancel')
+/**
+ * @internal
+ * A cheaper stand-in for an AbortSignal used by the undici adapter: whoever holds the request
+ * (the pool's queue, then the connection) installs `cancel`; calling it aborts the request.
+ */
+export interface CancelHandle {
+  cancel: ((reason: unknown) => void) | null
+}
+
 export interface RequestOptions {
   /** HTTP method (default `GET`). */
   method?: string
@@ -108,7 +119,12 @@ export interface RequestOptions {
   expectContinueTimeout?: number
   /** Called for each 1xx response (100, 102, 103 Early Hints, ...) before the final one. */
   onInformational?: (res: InformationalResponse) => void
+  /** @internal */
+  [kCancel]?: CancelHandle
 }
+
+/** @internal The whole body of a response that arrived complete with its head (null: empty). */
+export const kComplete = Symbol('complete')
 
 /** A response head with its streaming body. */
 export class ClientResponse {
@@ -120,17 +136,32 @@ export class ClientResponse {
   readonly httpVersion: string
   /** Headers as received: `[name, value, name, value, ...]` in wire case and order. */
   readonly rawHeaders: string[]
-  /** The body stream (also async-iterable, with `text()`, `json()`, `arrayBuffer()`, `bytes()`, `dump()`). */
-  readonly body: ResponseBody
+  #body: ResponseBody | (() => ResponseBody)
   #headers: IncomingHeaders | undefined
+  /**
+   * @internal
+   * Set (to the chunk, or null for an empty body) when the whole body arrived with the head and
+   * `body` was not created yet: the undici adapter takes it without building a stream.
+   */
+  [kComplete]: Buffer | null | undefined
 
   /** @internal */
-  constructor (head: NativeHead, body: ResponseBody) {
+  constructor (head: NativeHead, body: ResponseBody | (() => ResponseBody), complete?: Buffer | null) {
     this.status = head[0]
     this.httpVersion = head[1] === 20 ? '2.0' : head[1] === 10 ? '1.0' : '1.1'
     this.statusText = head[2]
     this.rawHeaders = splitRawHeaders(head[3])
-    this.body = body
+    this.#body = body
+    this[kComplete] = complete
+  }
+
+  /** The body stream (also async-iterable, with `text()`, `json()`, `arrayBuffer()`, `bytes()`, `dump()`). */
+  get body (): ResponseBody {
+    if (typeof this.#body === 'function') {
+      this.#body = this.#body()
+      this[kComplete] = undefined
+    }
+    return this.#body
   }
 
   /** Headers keyed by lower-cased name; repeated values joined with `, ` (`set-cookie` is an array), as Node does. */
@@ -511,6 +542,8 @@ export class ClientConn {
         p.onAbort = () => this.#abortRequest(id, signal.reason)
         signal.addEventListener('abort', p.onAbort, { once: true })
       }
+      const handle = options[kCancel]
+      if (handle) handle.cancel = (reason) => this.#abortRequest(id, reason)
       if (streamed) void this.#pump(id, p, body as Streamed)
     })
   }
@@ -610,7 +643,10 @@ export class ClientConn {
           // complete on arrival: nothing more will come for it
           this.#delete(id)
           this.#cleanup(p)
-          p.resolve(new ClientResponse(head, new ResponseBody(this.#native, id, head[4], true, false)))
+          // The stream is made on first access of `body` (the undici adapter never needs it).
+          const native = this.#native
+          const first = head[4]
+          p.resolve(new ClientResponse(head, () => new ResponseBody(native, id, first, true, false), first))
           return
         }
         const body = new ResponseBody(this.#native, id, head[4], false, head[6], () => { p.body = body })

@@ -7,7 +7,7 @@
  * before any byte was written is retried on a fresh connection, and idempotent ones (with a
  * fixed body) up to `retries` times after that.
  */
-import { ClientConn, ClientResponse, kHooks, type ConnectOptions, type RequestOptions } from './client-conn.js'
+import { ClientConn, ClientResponse, kCancel, kHooks, type ConnectOptions, type RequestOptions } from './client-conn.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
@@ -151,9 +151,23 @@ export class Pool {
         }
         signal.addEventListener('abort', item.onAbort, { once: true })
       }
+      this.#cancelWhileQueued(item)
       this.#queue.push(item)
       this.#dispatch()
     })
+  }
+
+  /** The adapter's internal cancel handle, while the item waits here (the connection takes it over). */
+  #cancelWhileQueued (item: Item): void {
+    const handle = item.options[kCancel]
+    if (!handle) return
+    handle.cancel = (reason) => {
+      const i = this.#queue.indexOf(item)
+      if (i === -1) return
+      this.#queue.splice(i, 1)
+      item.reject(new AbortError(reason))
+      this.#maybeClosed()
+    }
   }
 
   #unqueued (item: Item): Item {
@@ -236,9 +250,11 @@ export class Pool {
       if (notSent && !item.staleRetried && !this.closed) {
         // The server closed a reused connection before it read a byte: safe to send elsewhere.
         item.staleRetried = true
+        this.#cancelWhileQueued(item)
         this.#queue.unshift(item)
       } else if (err.requestSent && item.retriesLeft > 0 && !this.closed && err.code !== 'ABORT_ERR' && !err.code?.endsWith('_TIMEOUT')) {
         item.retriesLeft--
+        this.#cancelWhileQueued(item)
         this.#queue.unshift(item)
       } else {
         item.reject(err)
