@@ -9,7 +9,7 @@ const METRIC = {
 }
 const COLORS = {
   'node-hyper': '#2f6fdf', 'node-hyper Pool': '#5b8ff0', 'node-hyper via undici': '#8fb2f5',
-  undici: '#e0892b', 'http-proxy': '#a05fb0', 'undici fetch': '#f0b070', 'node:http': '#5a9e4b', 'node:http2': '#5a9e4b', wrk: '#888888', h2load: '#888888',
+  undici: '#e0892b', 'http-proxy': '#a05fb0', 'undici fetch': '#f0b070', 'undici request()': '#e8a050', 'node:http': '#5a9e4b', 'node:http2': '#5a9e4b', wrk: '#888888', h2load: '#888888',
 }
 
 export function chartSvg (scenarios, title) {

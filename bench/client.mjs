@@ -92,6 +92,17 @@ const clients = {
     }
     return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => pool.close() }
   },
+  // undici's top-level request() on its own Agent: the same API path as 'node-hyper via undici'.
+  async 'undici request()' () {
+    const undici = await import('undici')
+    const dispatcher = new undici.Agent({ connections: cfg.conns, connect: secure ? { ca } : undefined })
+    const send = async () => {
+      const res = await undici.request(origin + cfg.path, { method, body: payload, dispatcher })
+      const length = streamBody ? await countBody(res.body) : Buffer.from(await res.body.arrayBuffer()).length
+      return { status: res.statusCode, length }
+    }
+    return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => dispatcher.close() }
+  },
   async 'undici fetch' () {
     const { Agent, fetch } = await import('undici')
     const agent = new Agent({ connections: cfg.conns, connect: secure ? { ca } : undefined })

@@ -37,7 +37,7 @@ try {
 // kind: 'rps' (small requests: CPU per request is the figure), 'transfer' (MiB/s), 'idle' (RSS).
 const SCENARIOS = [
   { id: 'h1-1k', title: 'HTTP/1.1 GET 1 KiB, 32 connections', kind: 'rps', proto: 'h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
-    clients: ['node-hyper', 'node-hyper Pool', 'node-hyper via undici', 'undici', 'undici fetch', 'node:http', 'wrk'] },
+    clients: ['node-hyper', 'node-hyper Pool', 'node-hyper via undici', 'undici', 'undici request()', 'undici fetch', 'node:http', 'wrk'] },
   { id: 'h1-0', title: 'HTTP/1.1 GET 0 B, 32 connections', kind: 'rps', proto: 'h1', path: '/0', expectLen: 0, conns: 32, inflight: 1,
     clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
   { id: 'h2c-1k', title: 'h2c GET 1 KiB, 1 connection, 100 streams', kind: 'rps', proto: 'h2c', path: '/1k', expectLen: KiB, conns: 1, inflight: 100,
