@@ -19,6 +19,13 @@ constexpr size_t kMaxPlaintextPerWrite = 16 * 1024;  // one record
 constexpr size_t kMaxCachedSessions = 256;
 
 thread_local uint8_t tl_in[kChunk];
+
+// OpenSSL wants an empty error queue before an SSL_* IO call (SSL_get_error relies on it).
+// ERR_clear_error walks the whole queue each time (2% of TLS request CPU in perf); the queue is
+// almost always empty already, which a peek tells more cheaply.
+inline void ClearErrorsBeforeIo() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
 thread_local uint8_t tl_out[kChunk];
 
 int PasswordCallback(char* buf, int size, int /*rwflag*/, void* u) {
@@ -346,7 +353,7 @@ long TlsSession::Fill(Socket& s, bool* read_ready, int* err) noexcept {
 
 TlsSession::Step TlsSession::Handshake(Socket& s, bool* read_ready) {
   for (;;) {
-    ERR_clear_error();
+    ClearErrorsBeforeIo();
     int r = SSL_do_handshake(ssl_.get());
     int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_.get(), r);
     if (e != SSL_ERROR_NONE && e != SSL_ERROR_WANT_READ) {
@@ -397,7 +404,7 @@ TlsSession::Step TlsSession::Handshake(Socket& s, bool* read_ready) {
 
 long TlsSession::Read(Socket& s, uint8_t* buf, size_t len, bool* read_ready, int* err) noexcept {
   for (;;) {
-    ERR_clear_error();
+    ClearErrorsBeforeIo();
     size_t n = 0;
     int r = SSL_read_ex(ssl_.get(), buf, len, &n);
     if (BIO_ctrl_pending(wbio_) > 0) {  // post-handshake replies (key update); best effort now
@@ -436,7 +443,7 @@ long TlsSession::Write(Socket& s, const uint8_t* buf, size_t len, int* err) noex
   if (!Flush(s, err)) return -1;
   size_t chunk = len > kMaxPlaintextPerWrite ? kMaxPlaintextPerWrite : len;
   size_t n = 0;
-  ERR_clear_error();
+  ClearErrorsBeforeIo();
   int r = SSL_write_ex(ssl_.get(), buf, chunk, &n);
   if (r != 1) {
     Fail(SSL_get_error(ssl_.get(), r), 0);
@@ -497,13 +504,13 @@ bool TlsSession::PeerClosed(Socket& s) noexcept {
       break;
     }
   }
-  ERR_clear_error();
+  ClearErrorsBeforeIo();
   uint8_t b;
   size_t n = 0;
   int r = SSL_peek_ex(ssl_.get(), &b, 1, &n);
   if (r == 1) return false;  // unexpected bytes: hyper will read and judge them
   int e = SSL_get_error(ssl_.get(), r);
-  ERR_clear_error();
+  ClearErrorsBeforeIo();
   if (e == SSL_ERROR_WANT_READ) return eof_;
   return true;  // close_notify or a failure: use a fresh connection
 }
