@@ -130,7 +130,7 @@ export class ResponseBody extends Readable {
    * common small-response case); null otherwise (then read it as a stream).
    */
   [kTakeBuffered] (): Buffer[] | null {
-    if (!this.#ended || this.#error || this.#deferredError || this.destroyed || this.readableFlowing !== null) return null
+    if (!this.#ended || this.#error || this.destroyed || this.readableFlowing !== null) return null
     this.#consumed()
     const chunks: Buffer[] = []
     let chunk: Buffer | null
@@ -143,16 +143,10 @@ export class ResponseBody extends Readable {
     const chunks: Buffer[] = []
     let size = 0
     if (this.destroyed && this.#error) throw this.#error
-    if (this.#ended && !this.#error && !this.destroyed && this.readableFlowing === null) {
-      // The whole body is already buffered (the common small-response case: it arrived with
-      // the head): take it synchronously instead of paying for an async iterator.
-      let chunk: Buffer | null
-      while ((chunk = this.read() as Buffer | null) !== null) {
-        chunks.push(chunk)
-        size += chunk.length
-      }
-      return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
-    }
+    // The whole body is already buffered (the common small-response case: it arrived with the
+    // head): take it synchronously instead of paying for an async iterator.
+    const buffered = this[kTakeBuffered]()
+    if (buffered !== null) return buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered)
     try {
       for await (const chunk of this) {
         chunks.push(chunk as Buffer)

@@ -11,7 +11,7 @@ import { Executor, kOnEvent } from './executor.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, RequestBodyError, SocketError, errorFromNative } from './errors.js'
 import { ResponseBody, kEnd, kFail, kPush } from './body.js'
 import { headersFromRaw, type IncomingHeaders } from './headers.js'
-import { flattenHeaders, hasHeader, validateMethod, validatePath, type HeadersInput } from './validate.js'
+import { flattenHeaders, hasHeader, validateHttp2, validateMethod, validatePath, type HeadersInput } from './validate.js'
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
 
 /** A `dns.lookup`-compatible function. */
@@ -383,9 +383,7 @@ export class ClientConn {
     const signal = options.signal
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'signal', 'signal must be an AbortSignal')
     if (signal?.aborted) throw new AbortError(signal.reason)
-    if (options.http2 !== undefined && typeof options.http2 !== 'boolean' && options.http2 !== 'auto') {
-      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'http2', "http2 must be true, false or 'auto'")
-    }
+    validateHttp2(options.http2)
     const t = resolveTarget(target, options)
     let address = ''
     let family: 4 | 6 = 4

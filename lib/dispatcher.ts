@@ -16,6 +16,7 @@ import { kCancel, kComplete, type CancelHandle, type ClientResponse, type Inform
 import { kTakeBuffered, type ResponseBody } from './body.js'
 import { HyperError, InvalidArgumentError as HyperInvalidArgumentError } from './errors.js'
 import type { TlsOptions } from './tls.js'
+import { TOKEN, hasHeader } from './validate.js'
 
 /** Options of {@link HyperDispatcher}: those of {@link Agent} (and so of `Pool`), or an Agent to use. */
 export interface HyperDispatcherOptions extends AgentOptions {
@@ -164,8 +165,6 @@ function clientClosed (): Error {
   return u ? new u.errors.ClientClosedError() : new HyperError('ERR_CLOSED', 'The client is closed')
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-
 function headerValue (name: string, v: unknown): string {
   if (v === null) return ''
   if (typeof v === 'string') return v
@@ -222,11 +221,6 @@ function flatHeaders (headers: unknown): string[] {
   }
   for (const key of Object.keys(headers)) add(key, (headers as Record<string, unknown>)[key])
   return out
-}
-
-function hasHeader (flat: string[], lower: string): boolean {
-  for (let i = 0; i < flat.length; i += 2) if (flat[i]!.toLowerCase() === lower) return true
-  return false
 }
 
 function isStream (b: unknown): b is NodeJS.ReadableStream {

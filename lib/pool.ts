@@ -9,6 +9,7 @@
  */
 import { ClientConn, ClientResponse, kCancel, kHooks, type ConnectOptions, type RequestOptions } from './client-conn.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
+import { validateHttp2 } from './validate.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -89,9 +90,7 @@ export class Pool {
       throw new InvalidArgumentError('ERR_INVALID_URL', 'origin', `invalid origin: ${String(origin)}`)
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'origin', `unsupported origin scheme ${url.protocol}`)
-    if (options.http2 !== undefined && typeof options.http2 !== 'boolean' && options.http2 !== 'auto') {
-      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'http2', "http2 must be true, false or 'auto'")
-    }
+    validateHttp2(options.http2)
     // Over TLS with 'auto' the protocol is known after the first handshake: until then one
     // connection at a time, so an h2 server is not sent a burst of parallel handshakes.
     this.#learnProtocol = url.protocol === 'https:' && options.http2 !== false && options.http2 !== true
@@ -142,13 +141,7 @@ export class Pool {
       }
       if (signal instanceof AbortSignal) {
         // While queued, an abort removes the request at once (on a connection, ClientConn handles it).
-        item.onAbort = () => {
-          const i = this.#queue.indexOf(item)
-          if (i === -1) return
-          this.#queue.splice(i, 1)
-          item.reject(new AbortError(signal.reason))
-          this.#maybeClosed()
-        }
+        item.onAbort = () => this.#abandonQueued(item, signal.reason)
         signal.addEventListener('abort', item.onAbort, { once: true })
       }
       this.#cancelWhileQueued(item)
@@ -161,13 +154,16 @@ export class Pool {
   #cancelWhileQueued (item: Item): void {
     const handle = item.options[kCancel]
     if (!handle) return
-    handle.cancel = (reason) => {
-      const i = this.#queue.indexOf(item)
-      if (i === -1) return
-      this.#queue.splice(i, 1)
-      item.reject(new AbortError(reason))
-      this.#maybeClosed()
-    }
+    handle.cancel = (reason) => this.#abandonQueued(item, reason)
+  }
+
+  /** An item still waiting in the queue was aborted: it leaves the queue and rejects. */
+  #abandonQueued (item: Item, reason: unknown): void {
+    const i = this.#queue.indexOf(item)
+    if (i === -1) return
+    this.#queue.splice(i, 1)
+    this.#unqueued(item).reject(new AbortError(reason))
+    this.#maybeClosed()
   }
 
   #unqueued (item: Item): Item {

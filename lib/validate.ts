@@ -1,7 +1,8 @@
 /** Input validation shared by the API layers. @internal */
 import { InvalidArgumentError } from './errors.js'
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** An HTTP token (RFC 9110 5.6.2): methods, header names. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // Header values: HTAB, visible ASCII, obs-text; no CR, LF, NUL or other controls.
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 // Request targets: no controls, spaces or characters beyond latin1 (as Node's http).
@@ -76,6 +77,13 @@ export function flattenHeaders (headers: HeadersInput | undefined | null): strin
     }
   }
   return out
+}
+
+/** The `http2` connect/pool option: `true`, `false`, `'auto'` or absent. */
+export function validateHttp2 (v: unknown): void {
+  if (v !== undefined && typeof v !== 'boolean' && v !== 'auto') {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'http2', "http2 must be true, false or 'auto'")
+  }
 }
 
 /** Finds a header (case-insensitive) in a flat list. */
