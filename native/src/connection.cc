@@ -135,8 +135,7 @@ void Connection::ArmTimer() {
   auto consider = [&next](uint64_t d) {
     if (d && (!next || d < next)) next = d;
   };
-  if (state_ == State::kConnecting || state_ == State::kTlsHandshaking || state_ == State::kHandshaking)
-    consider(connect_deadline_);
+  if (connecting()) consider(connect_deadline_);
   for (auto& kv : exchanges_) {
     consider(kv.second->deadline);
     consider(kv.second->continue_deadline);
@@ -154,9 +153,7 @@ void Connection::OnTimer(uv_timer_t* h) {
   if (c->torn_down_) return;
   c->Ref();
   uint64_t now = c->Now();
-  if ((c->state_ == State::kConnecting || c->state_ == State::kTlsHandshaking || c->state_ == State::kHandshaking) &&
-      c->connect_deadline_ &&
-      c->connect_deadline_ <= now) {
+  if (c->connecting() && c->connect_deadline_ && c->connect_deadline_ <= now) {
     ErrorInfo info;
     info.local_code = "ERR_CONNECT_TIMEOUT";
     info.message = "connect timed out after " + std::to_string(c->opts_.connect_timeout) + " ms";
@@ -317,11 +314,7 @@ void Connection::DriveTls() {
     return;
   }
   if (step == TlsSession::Step::kWantRead) {
-    int want = UV_READABLE | UV_DISCONNECT | (tls_->HasPendingOutput() ? UV_WRITABLE : 0);
-    if (want != interest_) {
-      uv_poll_start(&poll_, want, OnPoll);
-      interest_ = want;
-    }
+    UpdateInterest();
     return;
   }
   tls_info_.tls = true;
@@ -957,9 +950,10 @@ void Connection::Emit(Event&& ev) {
 // ---------------------------------------------------------------- interest, liveness, teardown
 
 void Connection::UpdateInterest() {
-  if (!poll_open_ || torn_down_ || state_ == State::kConnecting || state_ == State::kTlsHandshaking) return;
+  if (!poll_open_ || torn_down_ || state_ == State::kConnecting) return;
   int want = 0;
-  if (read_waker_.Armed()) want |= UV_READABLE | UV_DISCONNECT;
+  // During the TLS handshake the handshake itself is the reader (hyper holds no wakers yet).
+  if (read_waker_.Armed() || state_ == State::kTlsHandshaking) want |= UV_READABLE | UV_DISCONNECT;
   if (write_waker_.Armed() || (tls_ && tls_->HasPendingOutput())) want |= UV_WRITABLE;
   if (want == interest_) return;
   if (want) {
@@ -977,9 +971,7 @@ void Connection::UpdateInterest() {
 void Connection::UpdateBusy() {
   // Busy = JS may be awaiting something from this connection (connect, a response, a body
   // chunk, close). JS promises form garbage cycles through the owner unless we pin it.
-  bool busy = !torn_down_ && (state_ == State::kConnecting || state_ == State::kTlsHandshaking ||
-                              state_ == State::kHandshaking || LiveExchanges() > 0 ||
-                              close_requested_ || destroy_requested_);
+  bool busy = !torn_down_ && (connecting() || LiveExchanges() > 0 || close_requested_ || destroy_requested_);
   if (busy == busy_) return;
   busy_ = busy;
   // While work is in flight the JS owner is pinned and the socket keeps the loop alive;

@@ -84,6 +84,10 @@ class Connection {
   bool http2() const { return opts_.http2; }
   void NoteDrain() { drain_noted_ = true; }
   State state() const { return state_; }
+  // TCP connect, TLS handshake or hyper handshake still under way (the connect timeout runs).
+  bool connecting() const {
+    return state_ == State::kConnecting || state_ == State::kTlsHandshaking || state_ == State::kHandshaking;
+  }
 
   // hyper IO callbacks
   static size_t OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept;

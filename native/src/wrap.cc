@@ -376,9 +376,7 @@ namespace nodehyper {
 Napi::Value ConnectionWrap::DebugState(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), conn_->DebugState());
 }
-}  // namespace nodehyper
 
-namespace nodehyper {
 // [alpn, version, cipher, authorizationError, sessionReused, http2] after a TLS handshake,
 // undefined for cleartext connections.
 Napi::Value ConnectionWrap::TlsInfo(const Napi::CallbackInfo& info) {
