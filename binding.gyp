@@ -6,24 +6,31 @@
   "targets": [
     {
       "target_name": "node_hyper",
+      # The one source list (CMakeLists.txt reads it from here, see scripts/gyp-config.js).
       "sources": [
         "native/src/addon.cc",
-        "native/src/driver.cc",
         "native/src/connection.cc",
-        "native/src/transport.cc",
-        "native/src/tls.cc",
+        "native/src/driver.cc",
         "native/src/exchange.cc",
+        "native/src/marshal.cc",
+        "native/src/tls.cc",
+        "native/src/transport.cc",
         "native/src/wrap.cc",
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "native/include",
       ],
+      # The N-API version comes from package.json ("binary.napi_versions", which prebuildify and
+      # cmake-js read too). NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: node-addon-api must not
+      # abort the process when it cannot throw because the environment is going away (a
+      # worker being terminated).
       "defines": [
-        "NAPI_VERSION=8",
+        "NAPI_VERSION=<!(node -p \"require('./package.json').binary.napi_versions[0]\")",
         "NAPI_DISABLE_CPP_EXCEPTIONS",
         "NODE_ADDON_API_DISABLE_DEPRECATED",
         "NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED",
+        "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS",
       ],
       # cargo-build.js builds the hyper archive (release) and prints it plus the system
       # libraries rustc reports via --print native-static-libs.
