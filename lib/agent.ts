@@ -1,62 +1,115 @@
 /**
- * Agent: one {@link Pool} per origin, created on demand; and `request(url)`, a top-level helper
- * on a default Agent.
+ * Agent: one {@link Pool} per origin, created on demand and dropped again once it has no
+ * connection and nothing queued; and `request(url)`, a top-level helper on a default Agent.
  */
-import { Pool, type PoolOptions } from './pool.js'
-import type { ClientResponse, RequestOptions } from './client-conn.js'
-import { ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
+import { Pool, kPoolHooks, poolConfig, type PoolOptions } from './pool.js'
+import { kDispatch } from './client-conn.js'
+import { prepareRequest, type Exchange, type RequestOptions } from './exchange.js'
+import { ClientResponse, ResponseExchange } from './response.js'
+import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
 
 export interface AgentOptions extends PoolOptions {
   /** Most origins with a pool at once; a request to another origin rejects with `ERR_MAX_ORIGINS` (default unlimited). */
   maxOrigins?: number
 }
 
+/** How many origin strings (as given, e.g. with a trailing slash) are remembered per pool. */
+const ALIASES_PER_POOL = 8
+
 export class Agent {
-  #options: AgentOptions
+  #options: PoolOptions
+  #maxOrigins: number
   #pools = new Map<string, Pool>()
-  #aliases = new Map<string, Pool>() // origin strings as given (e.g. with a trailing slash) -> pool
+  // Origin strings as given -> pool: the per-request path looks the string up before parsing it.
+  #aliases = new Map<string, Pool>()
+  #aliasesOf = new Map<Pool, string[]>()
   #closed = false
 
   constructor (options: AgentOptions = {}) {
-    this.#options = options
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'options must be an object')
+    const { maxOrigins, ...poolOptions } = options
+    if (maxOrigins !== undefined && (typeof maxOrigins !== 'number' || !(maxOrigins > 0))) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'maxOrigins', 'maxOrigins must be a positive number')
+    }
+    // Checked now, not when the first pool is made (a bad option must not surface inside one).
+    poolConfig(poolOptions, true)
+    this.#options = poolOptions
+    this.#maxOrigins = maxOrigins ?? Infinity
   }
 
   /** The pool for `origin` (created on first use). */
   pool (origin: string | URL): Pool {
-    // Per-request hot path (the undici adapter passes the origin string every time): the
-    // string as given is looked up before any URL parsing.
     const given = typeof origin === 'string' ? this.#aliases.get(origin) : undefined
     if (given) return given
-    const key = new URL(String(origin)).origin
+    let key: string
+    try {
+      key = new URL(String(origin)).origin
+    } catch {
+      throw new InvalidArgumentError('ERR_INVALID_URL', 'origin', `invalid origin: ${String(origin)}`)
+    }
     let pool = this.#pools.get(key)
     if (!pool) {
-      if (this.#options.maxOrigins !== undefined && this.#pools.size >= this.#options.maxOrigins) {
-        throw new HyperError('ERR_MAX_ORIGINS', `more than ${this.#options.maxOrigins} origins`)
-      }
-      const { maxOrigins: _m, ...poolOptions } = this.#options
-      pool = new Pool(key, poolOptions)
-      this.#pools.set(key, pool)
+      if (this.#pools.size >= this.#maxOrigins) throw new HyperError('ERR_MAX_ORIGINS', `more than ${this.#maxOrigins} origins`)
+      const created = new Pool(key, this.#options)
+      created[kPoolHooks].empty = () => this.#forget(key, created)
+      this.#pools.set(key, created)
+      this.#aliasesOf.set(created, [])
+      pool = created
     }
-    if (typeof origin === 'string' && this.#aliases.size < 4096) this.#aliases.set(origin, pool)
+    const aliases = this.#aliasesOf.get(pool)!
+    if (typeof origin === 'string' && aliases.length < ALIASES_PER_POOL) {
+      aliases.push(origin)
+      this.#aliases.set(origin, pool)
+    }
     return pool
+  }
+
+  /** A pool with no connection and nothing queued is dropped (a new one is made on demand). */
+  #forget (key: string, pool: Pool): void {
+    if (this.#pools.get(key) !== pool) return
+    this.#pools.delete(key)
+    for (const a of this.#aliasesOf.get(pool) ?? []) this.#aliases.delete(a)
+    this.#aliasesOf.delete(pool)
   }
 
   /** Sends `options` to `url`'s origin; `path` defaults to the URL's path and query. */
   request (url: string | URL, options: RequestOptions = {}): Promise<ClientResponse> {
     if (this.#closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the agent is closed'))
-    let u: URL
+    const ex = new ResponseExchange(options)
     try {
-      u = new URL(String(url))
-    } catch {
-      return Promise.reject(new InvalidArgumentError('ERR_INVALID_URL', 'url', `invalid URL: ${String(url)}`))
-    }
-    let pool: Pool
-    try {
-      pool = this.pool(u)
+      let u: URL
+      try {
+        u = new URL(String(url))
+      } catch {
+        throw new InvalidArgumentError('ERR_INVALID_URL', 'url', `invalid URL: ${String(url)}`)
+      }
+      if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'request options must be an object')
+      prepareRequest(ex, options.path === undefined ? { ...options, path: u.pathname + u.search } : options)
+      const signal = options.signal
+      if (signal?.aborted) return Promise.reject(new AbortError(signal.reason))
+      const pool = this.pool(u)
+      if (signal) ex.listen(signal)
+      pool[kDispatch](ex)
     } catch (err) {
       return Promise.reject(err)
     }
-    return pool.request({ ...options, path: options.path ?? (u.pathname + u.search) })
+    return ex.takePromise()
+  }
+
+  /** @internal Schedules a prepared exchange on `origin`'s pool. */
+  [kDispatch] (origin: string | URL, ex: Exchange): void {
+    if (this.#closed) {
+      ex.fail(new ConnectionClosedError('ERR_CLOSED', 'the agent is closed'))
+      return
+    }
+    let pool: Pool
+    try {
+      pool = this.pool(origin)
+    } catch (err) {
+      ex.fail(err as Error)
+      return
+    }
+    pool[kDispatch](ex)
   }
 
   /** Graceful close of every pool. */
@@ -81,6 +134,7 @@ export function getGlobalAgent (): Agent {
 
 /** Sends a request through the global Agent: `await request('http://host/path', { method: 'POST', body })`. */
 export function request (url: string | URL, options: RequestOptions & { agent?: Agent } = {}): Promise<ClientResponse> {
+  if (options === null || typeof options !== 'object') return Promise.reject(new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'request options must be an object'))
   const { agent, ...rest } = options
   return (agent ?? getGlobalAgent()).request(url, rest)
 }

@@ -1,9 +1,9 @@
 /**
  * Response body: a Node `Readable` (so `pipeline()` works, and it is async-iterable) whose
- * `_read()` asks hyper for the next chunk: that request is the backpressure.
+ * `_read()` asks for the next chunk: that demand is the backpressure.
  */
 import { Readable } from 'node:stream'
-import type { NativeConnection } from './native.js'
+import { InvalidArgumentError } from './errors.js'
 
 /** @internal */
 export const kPush = Symbol('push')
@@ -11,14 +11,29 @@ export const kPush = Symbol('push')
 export const kEnd = Symbol('end')
 /** @internal */
 export const kFail = Symbol('fail')
-/** @internal */
-export const kTakeBuffered = Symbol('takeBuffered')
+
+/** @internal Where a body's bytes come from: its exchange on a connection. */
+export interface BodySource {
+  /** The consumer wants more: the next kPush (or kEnd) answers. */
+  read (): void
+  /** Discard the rest without events; past `limit` bytes give the exchange up instead (close/reset). */
+  dump (limit: number): void
+  /** The consumer is gone before the end: give the exchange up (HTTP/1 closes the connection, HTTP/2 resets the stream). */
+  abandon (): void
+}
+
+/** What an unread body that is garbage-collected may still discard before its connection is closed instead. */
+export const GC_DUMP_LIMIT = 128 * 1024
+
+function bodyUsed (what: string): InvalidArgumentError {
+  return new InvalidArgumentError('ERR_BODY_ALREADY_USED', 'body', `the response body was already ${what}`)
+}
 
 export class ResponseBody extends Readable {
-  #native: NativeConnection | null
-  #id: number
-  #readPending: boolean
+  #source: BodySource | null
+  #readPending = false
   #ended = false
+  #used: string | null = null
   #dumping: Promise<void> | null = null
   #dumpResolve: (() => void) | null = null
   #dumpReject: ((e: Error) => void) | null = null
@@ -27,17 +42,13 @@ export class ResponseBody extends Readable {
   #onConsume: (() => void) | null
 
   /** @internal */
-  constructor (native: NativeConnection, id: number, first: Buffer | null, ended: boolean, readOutstanding: boolean,
-    onConsume: (() => void) | null = null) {
+  constructor (source: BodySource | null, first: Buffer | null, ended: boolean, onConsume: (() => void) | null = null) {
     // highWaterMark 0: no read-ahead of our own. Readable would otherwise call _read() to fill
     // its buffer without any consumer, and _read() is how we learn that someone is reading (an
-    // unread body stays collectable). hyper already keeps at most one chunk in flight.
+    // unread body stays collectable). The addon already reads ahead up to 64 KiB.
     super({ highWaterMark: 0 })
-    this.#native = native
-    this.#id = id
+    this.#source = ended ? null : source
     this.#onConsume = onConsume
-    // The addon reads ahead at most one chunk while the head is on its way to JS.
-    this.#readPending = !ended && readOutstanding
     if (first !== null) this.push(first)
     if (ended) this.#finish()
   }
@@ -52,6 +63,7 @@ export class ResponseBody extends Readable {
 
   override _read (): void {
     this.#consumed()
+    this.#used ??= 'read'
     if (this.#deferredError) {
       const err = this.#deferredError
       this.#deferredError = null
@@ -60,15 +72,14 @@ export class ResponseBody extends Readable {
     }
     if (this.#readPending || this.#ended || this.#dumping) return
     this.#readPending = true
-    this.#native!.read(this.#id)
+    this.#source!.read()
   }
 
   override _destroy (err: Error | null, cb: (error?: Error | null) => void): void {
-    if (!this.#ended && this.#native) {
-      // Not fully read: let the addon discard the rest so the connection stays usable.
-      this.#native.dump(this.#id)
-      this.#dumping ??= Promise.resolve()
-    }
+    // Not fully read (destroy(), a `break` out of `for await`, a failed pipeline): give the
+    // exchange up rather than download the rest nobody wants (HTTP/1 closes the connection).
+    if (!this.#ended && this.#source && !this.#dumping) this.#source.abandon()
+    this.#source = null
     cb(err)
   }
 
@@ -76,7 +87,14 @@ export class ResponseBody extends Readable {
   [kPush] (chunk: Buffer): void {
     this.#readPending = false
     if (this.#dumping || this.destroyed) return
-    this.push(chunk)
+    try {
+      this.push(chunk)
+    } catch (err) {
+      // A 'data' listener threw (push() runs it synchronously): the body is broken for whoever
+      // reads it, and the exchange is abandoned; the error still surfaces as uncaught.
+      this.destroy(err as Error)
+      throw err
+    }
   }
 
   /** @internal */
@@ -89,7 +107,7 @@ export class ResponseBody extends Readable {
     const wasReading = this.#readPending
     this.#ended = true
     this.#readPending = false
-    this.#native = null
+    this.#source = null
     this.#error = err
     if (this.#dumpReject) {
       this.#dumpReject(err)
@@ -114,7 +132,7 @@ export class ResponseBody extends Readable {
   #finish (): void {
     this.#ended = true
     this.#readPending = false
-    this.#native = null
+    this.#source = null
     if (this.#dumpResolve) {
       this.#dumpResolve()
       this.#dumpReject = this.#dumpResolve = null
@@ -124,12 +142,17 @@ export class ResponseBody extends Readable {
     else this.push(null)
   }
 
+  /** Whether the body was read (as a stream or whole) or dumped. */
+  get bodyUsed (): boolean {
+    return this.#used !== null
+  }
+
   /**
    * @internal
    * The whole body, taken synchronously, when it has fully arrived and nobody reads it yet (the
    * common small-response case); null otherwise (then read it as a stream).
    */
-  [kTakeBuffered] (): Buffer[] | null {
+  takeBuffered (): Buffer[] | null {
     if (!this.#ended || this.#error || this.destroyed || this.readableFlowing !== null) return null
     this.#consumed()
     const chunks: Buffer[] = []
@@ -138,15 +161,17 @@ export class ResponseBody extends Readable {
     return chunks
   }
 
-  /** Reads the whole body as a Buffer. */
+  /** Reads the whole body as a Buffer (once: a second call rejects with `ERR_BODY_ALREADY_USED`). */
   async #collect (): Promise<Buffer> {
-    const chunks: Buffer[] = []
-    let size = 0
+    if (this.#used !== null) throw bodyUsed(this.#used === 'dumped' ? 'dumped' : 'read')
     if (this.destroyed && this.#error) throw this.#error
     // The whole body is already buffered (the common small-response case: it arrived with the
     // head): take it synchronously instead of paying for an async iterator.
-    const buffered = this[kTakeBuffered]()
+    const buffered = this.takeBuffered()
+    this.#used = 'read'
     if (buffered !== null) return buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered)
+    const chunks: Buffer[] = []
+    let size = 0
     try {
       for await (const chunk of this) {
         chunks.push(chunk as Buffer)
@@ -182,12 +207,19 @@ export class ResponseBody extends Readable {
 
   /**
    * Discards the rest of the body without buffering it (the addon reads and drops it), so the
-   * connection can serve the next request. Resolves when the body has ended.
+   * connection can serve the next request. With `limit`, a body longer than that is not read to
+   * its end: the exchange is given up instead (HTTP/1 closes the connection, HTTP/2 resets the
+   * stream). Resolves when the body is gone.
    */
-  dump (): Promise<void> {
+  dump (options: { limit?: number } = {}): Promise<void> {
+    const limit = options?.limit ?? Infinity
+    if (typeof limit !== 'number' || Number.isNaN(limit) || limit < 0) {
+      return Promise.reject(new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'limit', 'dump limit must be a non-negative number'))
+    }
+    this.#used = 'dumped'
     if (this.#ended) {
       if (!this.destroyed) this.destroy()
-      return Promise.resolve()
+      return this.#error ? Promise.reject(this.#error) : Promise.resolve()
     }
     if (this.#dumping) return this.#dumping
     this.#consumed()
@@ -195,7 +227,7 @@ export class ResponseBody extends Readable {
       this.#dumpResolve = resolve
       this.#dumpReject = reject
     })
-    this.#native!.dump(this.#id)
+    this.#source!.dump(limit)
     return this.#dumping
   }
 }

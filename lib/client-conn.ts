@@ -1,24 +1,29 @@
 /**
  * ClientConn: one HTTP connection driven by hyper. HTTP/1.1 requests on one connection run one
  * at a time; a `request()` made while another is in flight waits its turn in a FIFO queue.
+ * Underneath, every request is an {@link Exchange} (exchange.ts): the connection sends it and
+ * routes the addon's events to it; `request()` is the promise face on top.
  */
 import * as dns from 'node:dns'
 import * as net from 'node:net'
-import { binding, splitRawHeaders, type NativeConnection, type NativeErrorInfo, type NativeHead, type NativeErrno, type NativeInformational,
-  EVENT_CONNECTED, EVENT_CONNECT_ERROR, EVENT_RESPONSE, EVENT_DATA, EVENT_END, EVENT_REQUEST_ERROR, EVENT_CLOSED,
-  EVENT_DRAIN, EVENT_INFORMATIONAL } from './native.js'
+import { binding, type NativeConnection } from './native.js'
+import { Event, Head, Tls, splitRawHeaders, type NativeErrorInfo, type NativeHead, type NativeInformational } from './protocol.js'
 import { Executor, kOnEvent } from './executor.js'
-import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, RequestBodyError, SocketError, errorFromNative } from './errors.js'
-import { ResponseBody, kEnd, kFail, kPush } from './body.js'
-import { headersFromRaw, type IncomingHeaders } from './headers.js'
-import { flattenHeaders, hasHeader, validateHttp2, validateMethod, validatePath, type HeadersInput } from './validate.js'
+import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, RequestBodyError, SocketError, errorFromNative, refusalFromNative } from './errors.js'
+import { Exchange, chunkBytes, prepareRequest, wantsEmptyLength, type ExchangeHolder, type RequestOptions, type Streamed } from './exchange.js'
+import { ClientResponse, ResponseExchange } from './response.js'
+import { headersFromRaw } from './headers.js'
+import { validateAuthority, validateHttp2, validateTimeout } from './validate.js'
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
+
+export { ClientResponse } from './response.js'
+export type { RequestOptions, RequestBody, BodyChunk, InformationalResponse } from './exchange.js'
 
 /** A `dns.lookup`-compatible function. */
 export type LookupFunction = (
   hostname: string,
   options: dns.LookupOneOptions,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+  callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void,
 ) => void
 
 /** Where to connect: an `http:` or `https:` URL, a host and port, or a Unix domain socket path. */
@@ -45,7 +50,7 @@ export interface ConnectOptions {
   host?: string
   /** Abort the connect (DNS, TCP connect, handshake). */
   signal?: AbortSignal
-  /** Milliseconds allowed for TCP connect plus hyper's handshake (default 10,000; 0 = none). */
+  /** Milliseconds allowed for DNS, TCP connect, the TLS handshake and hyper's handshake (default 10,000; 0 = none). */
   connectTimeout?: number
   /** Default for {@link RequestOptions.headersTimeout} (default 300,000 ms; 0 = none). */
   headersTimeout?: number
@@ -67,168 +72,61 @@ export interface ConnectOptions {
   maxConcurrentStreams?: number
 }
 
-/** Chunks a streamed request body may yield. */
-export type BodyChunk = string | Uint8Array | ArrayBufferView | ArrayBuffer
-
-/**
- * Request body: a string (UTF-8) or binary value (sent with `Content-Length`), or a stream of
- * chunks: a Node `Readable`, an async or sync iterable, or a Web `ReadableStream` (sent chunked
- * unless you set `Content-Length`, with backpressure).
- */
-export type RequestBody =
-  | string | Uint8Array | ArrayBuffer | ArrayBufferView
-  | AsyncIterable<BodyChunk> | Iterable<BodyChunk> | ReadableStream<BodyChunk>
-
-/** A 1xx response (HTTP/1), passed to {@link RequestOptions.onInformational}. */
-export interface InformationalResponse {
-  status: number
-  statusText: string
-  headers: IncomingHeaders
-  rawHeaders: string[]
-}
-
-/** @internal Symbol of {@link RequestOptions}' internal cancel handle. */
-export const kCancel = Symbol('cancel')
-/**
- * @internal
- * A cheaper stand-in for an AbortSignal used by the undici adapter: whoever holds the request
- * (the pool's queue, then the connection) installs `cancel`; calling it aborts the request.
- */
-export interface CancelHandle {
-  cancel: ((reason: unknown) => void) | null
-}
-
-export interface RequestOptions {
-  /** HTTP method (default `GET`). */
-  method?: string
-  /** Request target: origin form (`/a?b`), `*`, or an absolute URL (default `/`). */
-  path?: string
-  /** Request headers: an object, `[name, value]` pairs, or a flat `[name, value, ...]` array. */
-  headers?: HeadersInput
-  /** Request body (see {@link RequestBody}). */
-  body?: RequestBody | null
-  /** Abort the request: before it is sent, while waiting for the head, mid-upload or mid-body. */
-  signal?: AbortSignal
-  /** Milliseconds from sending the request to the response head (default: the connection's). */
-  headersTimeout?: number
-  /** Milliseconds the body may stay idle while the consumer is waiting for data (default: the connection's). */
-  bodyTimeout?: number
-  /** Send `Expect: 100-continue` and hold the body until a 100 (or a final response, or the wait) arrives. */
-  expectContinue?: boolean
-  /** How long to wait for the 100 before sending the body anyway (default 1,000 ms). */
-  expectContinueTimeout?: number
-  /** Called for each 1xx response (100, 102, 103 Early Hints, ...) before the final one. */
-  onInformational?: (res: InformationalResponse) => void
-  /** @internal */
-  [kCancel]?: CancelHandle
-}
-
-/** @internal The whole body of a response that arrived complete with its head (null: empty). */
-export const kComplete = Symbol('complete')
-
-/** A response head with its streaming body. */
-export class ClientResponse {
-  /** Status code, e.g. 200. */
-  readonly status: number
-  /** Reason phrase from the status line. */
-  readonly statusText: string
-  /** `'1.0'`, `'1.1'` or `'2.0'`. */
-  readonly httpVersion: string
-  /** Headers as received: `[name, value, name, value, ...]` in wire case and order. */
-  readonly rawHeaders: string[]
-  #body: ResponseBody | (() => ResponseBody)
-  #headers: IncomingHeaders | undefined
-  /**
-   * @internal
-   * Set (to the chunk, or null for an empty body) when the whole body arrived with the head and
-   * `body` was not created yet: the undici adapter takes it without building a stream.
-   */
-  [kComplete]: Buffer | null | undefined
-
-  /** @internal */
-  constructor (head: NativeHead, body: ResponseBody | (() => ResponseBody), complete?: Buffer | null) {
-    this.status = head[0]
-    this.httpVersion = head[1] === 20 ? '2.0' : head[1] === 10 ? '1.0' : '1.1'
-    this.statusText = head[2]
-    this.rawHeaders = splitRawHeaders(head[3])
-    this.#body = body
-    this[kComplete] = complete
-  }
-
-  /** The body stream (also async-iterable, with `text()`, `json()`, `arrayBuffer()`, `bytes()`, `dump()`). */
-  get body (): ResponseBody {
-    if (typeof this.#body === 'function') {
-      this.#body = this.#body()
-      this[kComplete] = undefined
-    }
-    return this.#body
-  }
-
-  /** Headers keyed by lower-cased name; repeated values joined with `, ` (`set-cookie` is an array), as Node does. */
-  get headers (): IncomingHeaders {
-    return (this.#headers ??= headersFromRaw(this.rawHeaders))
-  }
-}
-
-interface Pending {
-  resolve: (r: ClientResponse) => void
-  reject: (e: Error) => void
-  /** Held strongly once someone reads it; until then weakly, so an unread body can be collected. */
-  body: ResponseBody | null
-  bodyRef: WeakRef<ResponseBody> | null
-  responded: boolean
-  drain: (() => void) | null
-  uploadDone: boolean
-  signal: AbortSignal | undefined
-  onAbort: (() => void) | null
-  onInformational: ((res: InformationalResponse) => void) | undefined
-}
-
-// An unread, unreachable response body is discarded natively so the connection can move on.
-const bodyRegistry = new FinalizationRegistry<{ conn: WeakRef<ClientConn>, id: number }>((held) => {
-  held.conn.deref()?.[kDiscard](held.id)
-})
-const kDiscard = Symbol('discard')
-/** @internal hooks a Pool sets: called when the last pending request settles, and on close. */
+/** @internal hooks a Pool sets on its connections. */
 export const kHooks = Symbol('hooks')
 /** @internal */
 export interface ConnHooks {
-  idle?: () => void
+  /** The connection closed. */
   closed?: () => void
+  /** The connection takes no new requests (HTTP/2 GOAWAY, its server closed it). */
+  draining?: () => void
 }
+/** @internal Sends an Exchange (the core entry both faces use). */
+export const kDispatch = Symbol('dispatch')
+/** @internal Whether the connection takes new requests now. */
+export const kAccepting = Symbol('accepting')
 
 type State = 'connecting' | 'open' | 'closing' | 'closed'
 
 let nextRequestId = 1
-const noop = (): void => {}
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 
-type Streamed = AsyncIterable<unknown> | Iterable<unknown>
-
-function toBytes (chunk: unknown): Uint8Array | null {
-  if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
-  if (chunk instanceof Uint8Array) return chunk
-  if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk)
-  return null
+// Node's and undici's spellings that belong somewhere else here: rejected with a pointer rather
+// than silently ignored.
+const MISPLACED: Readonly<Record<string, string>> = {
+  ca: 'tls.ca', cert: 'tls.cert', key: 'tls.key', passphrase: 'tls.passphrase', rejectUnauthorized: 'tls.rejectUnauthorized',
+  servername: 'tls.servername', ALPNProtocols: 'tls.ALPNProtocols', ciphers: 'tls.ciphers', timeout: 'connectTimeout',
 }
 
-/** A fixed body as bytes, a stream to pump, or nothing. */
-function toBody (body: unknown): Uint8Array | Streamed | undefined {
-  if (body === undefined || body === null) return undefined
-  const bytes = toBytes(body)
-  if (bytes) return bytes
-  if (typeof body === 'object' && (Symbol.asyncIterator in body || Symbol.iterator in body)) return body as Streamed
-  throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'body',
-    `body must be a string, Buffer, Uint8Array, ArrayBuffer, Readable, (async) iterable or ReadableStream (got ${typeof body})`)
-}
-
-function validateTimeout (name: string, v: unknown, dflt: number): number {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', name, `${name} must be a non-negative number of milliseconds`)
+/** Checks connect options (also used by Pool and Agent, at construction). Throws InvalidArgumentError. */
+export function validateConnectOptions (options: ConnectOptions): void {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'options must be an object')
+  for (const [name, where] of Object.entries(MISPLACED)) {
+    if ((options as Record<string, unknown>)[name] !== undefined) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', name, `the ${name} option goes in ${where} here`)
+    }
   }
-  return v
+  if (options.executor !== undefined && !(options.executor instanceof Executor)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'executor', 'executor must be an Executor')
+  for (const b of ['preserveHeaderCase', 'preserveHeaderOrder', 'allowMultilineHeaders'] as const) {
+    if (options[b] !== undefined && typeof options[b] !== 'boolean') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', b, `${b} must be a boolean`)
+  }
+  if (options.lookup !== undefined && typeof options.lookup !== 'function') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'lookup', 'lookup must be a function')
+  if (options.family !== undefined && options.family !== 0 && options.family !== 4 && options.family !== 6) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'family', 'family must be 0, 4 or 6')
+  }
+  if (options.host !== undefined) {
+    if (typeof options.host !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'host', 'host must be a string')
+    validateAuthority('host', options.host)
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'signal', 'signal must be an AbortSignal')
+  for (const t of ['connectTimeout', 'headersTimeout', 'bodyTimeout'] as const) {
+    if (options[t] !== undefined) validateTimeout(t, options[t])
+  }
+  validateHttp2(options.http2)
+  const mcs = options.maxConcurrentStreams
+  if (mcs !== undefined && (typeof mcs !== 'number' || !Number.isInteger(mcs) || mcs < 1 || mcs > 0xffffffff)) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'maxConcurrentStreams', 'maxConcurrentStreams must be a positive integer')
+  }
+  if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'tls', 'tls options must be an object')
 }
 
 interface ResolvedTarget {
@@ -284,33 +182,46 @@ function resolveTarget (target: ConnectTarget, options: ConnectOptions): Resolve
     throw new InvalidArgumentError('ERR_SOCKET_BAD_PORT', 'port', `port must be an integer from 1 to 65535, got ${String(target.port)}`)
   }
   const hostPart = net.isIPv6(hostname) ? `[${hostname}]` : hostname
-  return { kind: 'tcp', hostname, port, socketPath: '', hostHeader: options.host ?? (port === defaultPort ? hostPart : `${hostPart}:${port}`), secure }
+  const hostHeader = options.host ?? (port === defaultPort ? hostPart : `${hostPart}:${port}`)
+  validateAuthority('host', hostHeader)
+  return { kind: 'tcp', hostname, port, socketPath: '', hostHeader, secure }
 }
 
+/** Resolves `hostname` with `dns.lookup` or the caller's `lookup`, holding a broken lookup to account. */
 function lookupAddress (hostname: string, options: ConnectOptions): Promise<{ address: string, family: 4 | 6 }> {
   const ipFamily = net.isIP(hostname)
   if (ipFamily !== 0) return Promise.resolve({ address: hostname, family: ipFamily as 4 | 6 })
   const lookup = options.lookup ?? (dns.lookup as unknown as LookupFunction)
   return new Promise((resolve, reject) => {
-    lookup(hostname, { family: options.family ?? 0 }, (err, address, family) => {
+    let answered = false
+    const done = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number): void => {
+      if (answered) return
+      answered = true
       if (err) {
-        const e = new SocketError(err.code ?? 'ENOTFOUND', `getaddrinfo ${err.code ?? 'ENOTFOUND'} ${hostname}`, { syscall: 'getaddrinfo', cause: err })
-        reject(e)
-      } else {
-        resolve({ address, family: family === 6 ? 6 : 4 })
+        const code = typeof err.code === 'string' ? err.code : 'ENOTFOUND'
+        reject(new SocketError(code, `getaddrinfo ${code} ${hostname}`, { syscall: 'getaddrinfo', cause: err }))
+        return
       }
-    })
+      // dns.lookup's `all: true` shape is accepted too: its first address.
+      const first = Array.isArray(address) ? address[0] : { address, family }
+      const kind = typeof first?.address === 'string' ? net.isIP(first.address) : 0
+      if (kind === 0) {
+        reject(new InvalidArgumentError('ERR_INVALID_IP_ADDRESS', 'lookup', `lookup returned an invalid address for ${hostname}: ${JSON.stringify(first?.address ?? address)}`))
+        return
+      }
+      resolve({ address: first!.address, family: kind as 4 | 6 })
+    }
+    try {
+      lookup(hostname, { family: options.family ?? 0 }, done)
+    } catch (err) {
+      answered = true
+      reject(new InvalidArgumentError('ERR_INVALID_LOOKUP', 'lookup', `lookup threw: ${(err as Error)?.message ?? String(err)}`))
+    }
   })
 }
 
-function connectError (info: NativeErrno | NativeErrorInfo, where: string, address?: string, port?: number): HyperError {
-  let err: HyperError
-  if (info.length === 3) {
-    const [name, errno, syscall] = info
-    err = new SocketError(name, `${syscall} ${name} ${where}`, { errno, syscall })
-  } else {
-    err = errorFromNative(info, where)
-  }
+function connectError (info: NativeErrorInfo, where: string, address?: string, port?: number): HyperError {
+  const err = errorFromNative(info, where)
   if (err instanceof SocketError) {
     if (address !== undefined) err.address = address
     if (port !== undefined) err.port = port
@@ -318,44 +229,63 @@ function connectError (info: NativeErrno | NativeErrorInfo, where: string, addre
   return err
 }
 
-export class ClientConn {
+function connectTimeoutError (ms: number): HyperError {
+  return errorFromNative(['ERR_CONNECT_TIMEOUT', 0, `connect timed out after ${ms} ms`, undefined, undefined, '', false, undefined, undefined])
+}
+
+/** Rejects when `signal` aborts or `ms` pass first (the underlying work is abandoned). */
+function bounded<T> (p: Promise<T>, signal: AbortSignal | undefined, ms: number, onTimeout: () => Error): Promise<T> {
+  if (!signal && !ms) return p
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { cleanup(); reject(new AbortError(signal!.reason)) }
+    const timer = ms ? setTimeout(() => { cleanup(); reject(onTimeout()) }, ms) : null
+    const cleanup = (): void => {
+      if (timer) clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    p.then((v) => { cleanup(); resolve(v) }, (e) => { cleanup(); reject(e) })
+  })
+}
+
+export class ClientConn implements ExchangeHolder {
   #native: NativeConnection
   #executor: Executor
   #state: State = 'connecting'
-  #pending = new Map<number, Pending>()
+  #exchanges = new Map<number, Exchange>()
   #hostHeader: string
   #headersTimeout: number
   #bodyTimeout: number
   #http2: boolean
   #secure: boolean
   #tls: TlsConnectionInfo | undefined
-  #authority: string
   #connect: { resolve: (c: ClientConn) => void, reject: (e: Error) => void, where: string, address?: string, port?: number } | null = null
   #closed: Promise<void> | null = null
   #closedResolve: (() => void) | null = null
   #destroyCause: Error | undefined
-  #self = new WeakRef(this);
+  /** @internal the last response's `Keep-Alive: timeout` (ms, -1 when none): a pool's idle limit. */
+  keepAliveHint = -1
+  /** @internal false once a response said `Connection: close`. */
+  reusable = true;
   /** @internal */
   [kHooks]: ConnHooks = {}
 
   private constructor (executor: Executor, options: ConnectOptions, t: ResolvedTarget, connectTimeout: number) {
-    const hostHeader = t.hostHeader
     this.#executor = executor
-    this.#hostHeader = hostHeader
+    this.#hostHeader = t.hostHeader
     this.#http2 = options.http2 === true
     this.#secure = t.secure
-    this.#authority = hostHeader
     let tls: object | undefined
     if (t.secure) {
       const tlsOptions = options.tls ?? {}
       const context = secureContextFor(tlsOptions, options.http2 ?? 'auto')
       // SNI and the verified name: `servername`, else the host (no SNI for IP literals).
-      const servername = tlsOptions.servername ?? (t.kind === 'unix' ? hostHeader.replace(/:\d+$/, '') : t.hostname)
+      const servername = tlsOptions.servername ?? (t.kind === 'unix' ? t.hostHeader.replace(/:\d+$/, '') : t.hostname)
       if (typeof servername !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'tls.servername', 'tls.servername must be a string')
       tls = { context, servername: net.isIP(servername) ? '' : servername, verifyHost: servername, sessionKey: `${servername}:${t.port}` }
     }
-    this.#headersTimeout = validateTimeout('headersTimeout', options.headersTimeout, 300_000)
-    this.#bodyTimeout = validateTimeout('bodyTimeout', options.bodyTimeout, 300_000)
+    this.#headersTimeout = options.headersTimeout === undefined ? 300_000 : validateTimeout('headersTimeout', options.headersTimeout)
+    this.#bodyTimeout = options.bodyTimeout === undefined ? 300_000 : validateTimeout('bodyTimeout', options.bodyTimeout)
     this.#native = new binding.Connection(executor.native, this, {
       preserveHeaderCase: options.preserveHeaderCase ?? true,
       preserveHeaderOrder: options.preserveHeaderOrder ?? true,
@@ -376,22 +306,22 @@ export class ClientConn {
    * await conn.close()
    */
   static async connect (target: ConnectTarget, options: ConnectOptions = {}): Promise<ClientConn> {
-    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'options must be an object')
+    validateConnectOptions(options)
     const executor = options.executor ?? Executor.default
-    if (!(executor instanceof Executor)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'executor', 'executor must be an Executor')
-    const connectTimeout = validateTimeout('connectTimeout', options.connectTimeout, 10_000)
+    const connectTimeout = options.connectTimeout === undefined ? 10_000 : validateTimeout('connectTimeout', options.connectTimeout)
     const signal = options.signal
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'signal', 'signal must be an AbortSignal')
     if (signal?.aborted) throw new AbortError(signal.reason)
-    validateHttp2(options.http2)
     const t = resolveTarget(target, options)
     let address = ''
     let family: 4 | 6 = 4
+    let remaining = connectTimeout
     if (t.kind === 'tcp') {
-      const lookup = lookupAddress(t.hostname, options)
-      ;({ address, family } = signal ? await raceAbort(lookup, signal) : await lookup)
+      // The connect timeout covers the lookup too (a custom lookup may never call back).
+      const started = performance.now()
+      ;({ address, family } = await bounded(lookupAddress(t.hostname, options), signal, connectTimeout, () => connectTimeoutError(connectTimeout)))
+      if (connectTimeout) remaining = Math.max(1, connectTimeout - Math.floor(performance.now() - started))
     }
-    const conn = new ClientConn(executor, options, t, connectTimeout)
+    const conn = new ClientConn(executor, options, t, remaining)
     const connecting = conn.#start(t, address, family)
     if (!signal) return connecting
     const onAbort = (): void => conn.#abortConnect(signal.reason)
@@ -456,7 +386,12 @@ export class ClientConn {
 
   /** Requests queued or in flight. */
   get pending (): number {
-    return this.#pending.size
+    return this.#exchanges.size
+  }
+
+  /** @internal */
+  get [kAccepting] (): boolean {
+    return this.#state === 'open'
   }
 
   /**
@@ -464,151 +399,143 @@ export class ClientConn {
    * must be consumed (or dumped) before the next request is written.
    */
   request (options: RequestOptions = {}): Promise<ClientResponse> {
-    let method: string
-    let path: string
-    let headers: string[]
-    let body: Uint8Array | Streamed | undefined
-    let headersTimeout: number
-    let bodyTimeout: number
-    let continueMs = 0
-    const signal = options?.signal
+    const ex = new ResponseExchange(options)
     try {
-      if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'request options must be an object')
-      method = options.method === undefined ? 'GET' : validateMethod(options.method)
-      path = options.path === undefined ? '/' : validatePath(options.path)
-      headers = flattenHeaders(options.headers)
-      body = toBody(options.body)
-      headersTimeout = validateTimeout('headersTimeout', options.headersTimeout, this.#headersTimeout)
-      bodyTimeout = validateTimeout('bodyTimeout', options.bodyTimeout, this.#bodyTimeout)
-      if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'signal', 'signal must be an AbortSignal')
-      if (options.onInformational !== undefined && typeof options.onInformational !== 'function') {
-        throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'onInformational', 'onInformational must be a function')
-      }
-      if (options.expectContinue) {
-        continueMs = validateTimeout('expectContinueTimeout', options.expectContinueTimeout, 1000) || 1
-      }
+      prepareRequest(ex, options)
     } catch (err) {
       return Promise.reject(err)
     }
-    if (signal?.aborted) return Promise.reject(new AbortError(signal.reason))
-    if (this.#state !== 'open') {
-      return Promise.reject(new ConnectionClosedError('ERR_CLOSED', this.#state === 'connecting' ? 'the connection is not open yet' : 'the connection is closed'))
+    const signal = options.signal
+    if (signal) {
+      if (signal.aborted) return Promise.reject(new AbortError(signal.reason))
+      ex.listen(signal)
     }
+    this[kDispatch](ex)
+    return ex.takePromise()
+  }
+
+  /** @internal Sends a prepared exchange; whatever happens reaches its callbacks. */
+  [kDispatch] (ex: Exchange): void {
+    if (this.#state !== 'open') {
+      const message = this.#state === 'connecting' ? 'the connection is not open yet' : 'the connection is closed'
+      this.#failExchange(ex, new ConnectionClosedError('ERR_CLOSED', message, { requestSent: false }))
+      return
+    }
+    const body = ex.body
     const streamed = body !== undefined && !(body instanceof Uint8Array)
-    const upper = method.toUpperCase()
-    let target = path
+    const id = nextRequestId++
+    const refused = this.#native.request(id, this.#wireHead(ex, streamed), streamed ? true : body as Uint8Array | undefined,
+      ex.headersTimeout ?? this.#headersTimeout, ex.bodyTimeout ?? this.#bodyTimeout, ex.continueMs, ex.wantInformational)
+    if (refused) {
+      const err = refusalFromNative(refused) as Error
+      // Closed natively (JS hears it with the next batch): take nothing new meanwhile.
+      if (err instanceof ConnectionClosedError && this.#state === 'open') this.#state = 'closing'
+      this.#failExchange(ex, err)
+      return
+    }
+    ex.id = id
+    ex.holder = this
+    this.#exchanges.set(id, ex)
+    if (streamed) {
+      ex.uploadDone = false
+      void this.#pump(ex, body as Streamed)
+    }
+  }
+
+  /** The request head as the addon takes it: method, target, names and values, NUL-joined. */
+  #wireHead (ex: Exchange, streamed: boolean): string {
+    const body = ex.body
+    let headers = ex.headers
+    let target = ex.path
+    let host = ''
+    let extra = ''
     if (this.#http2) {
-      // HTTP/2 carries scheme and authority as pseudo-headers (from an absolute URI) and no Host.
-      let authority = this.#authority
-      for (let i = 0; i < headers.length; i += 2) {
-        if (headers[i]!.toLowerCase() === 'host') {
-          authority = headers[i + 1]!
-          headers.splice(i, 2)
-          i -= 2
+      // HTTP/2 carries scheme and authority as pseudo-headers (taken by hyper from an absolute
+      // URI) and no Host header. The authority was validated: it cannot rewrite the path.
+      let authority = this.#hostHeader
+      if (ex.hostIndex !== -1) {
+        authority = headers[ex.hostIndex + 1]!
+        headers = headers.slice(0, ex.hostIndex).concat(headers.slice(ex.hostIndex + 2))
+      }
+      if (target[0] === '/' || target === '*') target = `${this.#secure ? 'https' : 'http'}://${authority}${target === '*' ? '' : target}`
+      if (body instanceof Uint8Array && ex.declaredLength === -1) extra = '\0content-length\0' + body.byteLength
+    } else {
+      if (ex.hostIndex === -1) host = this.#hostHeader
+      if (!ex.framed) {
+        if (body instanceof Uint8Array) {
+          extra = '\0Content-Length\0' + body.byteLength
+        } else if (streamed) {
+          // hyper sends an unknown-length body as chunked, except for GET, HEAD and CONNECT,
+          // where it would drop it silently: say chunked explicitly there.
+          const m = ex.method.toUpperCase()
+          if (m === 'GET' || m === 'HEAD' || m === 'CONNECT') extra = '\0Transfer-Encoding\0chunked'
+        } else if (wantsEmptyLength(ex.method)) {
+          extra = '\0Content-Length\0' + '0'
         }
       }
-      if (path[0] === '/' || path === '*') target = `${this.#secure ? 'https' : 'http'}://${authority}${path === '*' ? '' : path}`
-      if (body instanceof Uint8Array && !hasHeader(headers, 'content-length')) headers.push('Content-Length', String(body.byteLength))
-    } else {
-      if (!hasHeader(headers, 'host')) headers.unshift('Host', this.#hostHeader)
-      const framed = hasHeader(headers, 'content-length') || hasHeader(headers, 'transfer-encoding')
-      if (!framed) {
-        if (body instanceof Uint8Array) headers.push('Content-Length', String(body.byteLength))
-        // hyper sends an unknown-length body as chunked, except for GET, HEAD and CONNECT, where it
-        // would drop it silently: say chunked explicitly there.
-        else if (streamed && (upper === 'GET' || upper === 'HEAD' || upper === 'CONNECT')) headers.push('Transfer-Encoding', 'chunked')
-        else if (body === undefined && BODY_METHODS.has(upper)) headers.push('Content-Length', '0')
-      }
+      if (ex.announceKeepAlive) extra += '\0connection\0keep-alive'
     }
-    if (continueMs && body !== undefined && !hasHeader(headers, 'expect')) headers.push('Expect', '100-continue')
-    if (body === undefined) continueMs = 0
-    const id = nextRequestId++
-    const bad = this.#native.request(id, method, target, headers, streamed ? true : body as Uint8Array | undefined,
-      headersTimeout, bodyTimeout, continueMs, options.onInformational !== undefined)
-    if (bad) {
-      const [field, code] = bad
-      if (field === 'connection') return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the connection is closed'))
-      return Promise.reject(new InvalidArgumentError('ERR_INVALID_ARG_VALUE', field, `hyper rejected the request's ${field} (hyper code ${code})`))
-    }
-    return new Promise((resolve, reject) => {
-      const p: Pending = {
-        resolve, reject, body: null, bodyRef: null, responded: false, drain: null, uploadDone: !streamed,
-        signal, onAbort: null, onInformational: options.onInformational,
-      }
-      this.#pending.set(id, p)
-      if (signal) {
-        p.onAbort = () => this.#abortRequest(id, signal.reason)
-        signal.addEventListener('abort', p.onAbort, { once: true })
-      }
-      const handle = options[kCancel]
-      if (handle) handle.cancel = (reason) => this.#abortRequest(id, reason)
-      if (streamed) void this.#pump(id, p, body as Streamed)
-    })
+    if (ex.continueMs && !ex.hasExpect) extra += '\0Expect\x00100-continue'
+    let head = ex.method + '\0' + target
+    if (host) head += '\0Host\0' + host
+    if (headers.length) head += '\0' + headers.join('\0')
+    return head + extra
   }
 
   /** Feeds a streamed request body to the addon, waiting for drain events (backpressure). */
-  async #pump (id: number, p: Pending, source: Streamed): Promise<void> {
+  async #pump (ex: Exchange, source: Streamed): Promise<void> {
+    const id = ex.id
+    let total = 0
     try {
       for await (const chunk of source as AsyncIterable<unknown>) {
-        if (p.uploadDone) return
-        const bytes = toBytes(chunk)
+        if (ex.uploadDone) return
+        const bytes = chunkBytes(chunk)
         if (!bytes) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'body', `request body chunks must be strings or binary, got ${typeof chunk}`)
         if (bytes.byteLength === 0) continue
+        total += bytes.byteLength
+        if (ex.declaredLength !== -1 && total > ex.declaredLength) throw lengthMismatch(ex.declaredLength, total, 'more')
         const r = this.#native.write(id, bytes)
         if (r < 0) return
-        if (r === 0) await new Promise<void>((resolve) => { p.drain = resolve })
+        if (r === 0) await new Promise<void>((resolve) => { ex.drain = resolve })
       }
-      if (!p.uploadDone) {
-        p.uploadDone = true
-        this.#native.end(id)
-      }
+      if (ex.uploadDone) return
+      if (ex.declaredLength !== -1 && total !== ex.declaredLength) throw lengthMismatch(ex.declaredLength, total, 'only')
+      ex.uploadDone = true
+      this.#native.end(id)
     } catch (err) {
-      if (p.uploadDone || this.#pending.get(id) !== p) return
-      p.uploadDone = true
-      // The user's stream failed: abort the request (HTTP/1: hyper fails the connection) and
-      // report what the stream threw as the cause.
+      if (ex.uploadDone || this.#exchanges.get(id) !== ex) return
+      ex.uploadDone = true
+      // The body failed (the user's stream threw, or it broke its declared length): abort the
+      // request (HTTP/1: hyper fails the connection; HTTP/2: the stream is reset), nothing
+      // half-sent is left to look complete.
       this.#native.failUpload(id)
-      this.#settle(id, p, new RequestBodyError('ERR_REQUEST_BODY', `the request body stream failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
+      this.#exchanges.delete(id)
+      const e = err instanceof RequestBodyError ? err
+        : new RequestBodyError('ERR_REQUEST_BODY', `the request body stream failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+      this.#settle(ex, e)
     }
   }
 
-  #abortRequest (id: number, reason: unknown): void {
-    const p = this.#pending.get(id)
-    if (!p) return
-    // 0: still queued, removed (the connection stays usable); 1: on the wire, the connection is
-    // closed (HTTP/1 cannot abandon an exchange midway); 2: hyper already finished it;
-    // 3: HTTP/2 stream reset or abandoned, the connection and its other streams go on.
-    this.#native.abort(id)
-    this.#settle(id, p, new AbortError(reason))
+  // ---- ExchangeHolder: what faces and pools ask of an exchange on this connection ----
+
+  /** @internal */
+  cancelExchange (ex: Exchange, reason: unknown, err?: Error): void {
+    if (this.#exchanges.get(ex.id) !== ex) return
+    // Queued: it just leaves. On the wire: HTTP/2 resets its stream; HTTP/1 closes the
+    // connection (an exchange cannot be abandoned midway): it takes nothing new from now on.
+    if (!this.#native.abort(ex.id) && this.#state === 'open') this.#state = 'closing'
+    this.#exchanges.delete(ex.id)
+    this.#settle(ex, err ?? new AbortError(reason))
   }
 
-  /** Fails a pending request (or its body stream) and releases everything it holds. */
-  #settle (id: number, p: Pending, err: Error): void {
-    this.#delete(id)
-    this.#cleanup(p)
-    const body = p.body ?? p.bodyRef?.deref()
-    if (p.responded) body?.[kFail](err)
-    else p.reject(err)
+  /** @internal */
+  readExchange (ex: Exchange): void {
+    if (this.#exchanges.get(ex.id) === ex) this.#native.read(ex.id)
   }
 
-  #cleanup (p: Pending): void {
-    p.uploadDone = true
-    if (p.drain) {
-      p.drain()
-      p.drain = null
-    }
-    if (p.onAbort && p.signal) p.signal.removeEventListener('abort', p.onAbort)
-    p.onAbort = null
-  }
-
-  /** @internal an unread response body was garbage-collected: discard the rest natively. */
-  [kDiscard] (id: number): void {
-    if (this.#pending.has(id)) {
-      const p = this.#pending.get(id)!
-      this.#delete(id)
-      this.#cleanup(p)
-      this.#native.dump(id)
-    }
+  /** @internal */
+  dumpExchange (ex: Exchange, limit: number): void {
+    if (this.#exchanges.get(ex.id) === ex) this.#native.dump(ex.id, limit)
   }
 
   /** Closes gracefully: queued and in-flight requests finish first. Resolves once closed. */
@@ -632,79 +559,61 @@ export class ClientConn {
   /** @internal */
   [kOnEvent] (kind: number, id: number, payload: unknown): void {
     switch (kind) {
-      case EVENT_RESPONSE: {
-        const p = this.#pending.get(id)
-        if (!p) return
+      case Event.Response: {
+        const ex = this.#exchanges.get(id)
+        if (!ex) return
         const head = payload as NativeHead
-        p.responded = true
-        if (head[5]) {
-          // complete on arrival: nothing more will come for it
-          this.#delete(id)
-          this.#cleanup(p)
-          // The stream is made on first access of `body` (the undici adapter never needs it).
-          const native = this.#native
-          const first = head[4]
-          p.resolve(new ClientResponse(head, () => new ResponseBody(native, id, first, true, false), first))
-          return
+        if (head[Head.KeepAlive] >= 0) this.keepAliveHint = head[Head.KeepAlive]
+        if (head[Head.Close]) this.reusable = false
+        ex.responded = true
+        if (head[Head.Ended]) {
+          // Complete on arrival: the exchange is over before its face even sees it.
+          this.#exchanges.delete(id)
+          this.#over(ex)
         }
-        const body = new ResponseBody(this.#native, id, head[4], false, head[6], () => { p.body = body })
-        p.bodyRef = new WeakRef(body)
-        bodyRegistry.register(body, { conn: this.#self, id })
-        const resolve = p.resolve
-        // Drop the settle functions: they reach the resolved promise and through it the
-        // response, which would keep an unread body alive.
-        p.resolve = p.reject = noop
-        resolve(new ClientResponse(head, body))
+        ex.onHead(head)
         return
       }
-      case EVENT_DATA: {
-        const p = this.#pending.get(id)
-        ;(p?.body ?? p?.bodyRef?.deref())?.[kPush](payload as Buffer)
+      case Event.Data:
+        this.#exchanges.get(id)?.onData(payload as Buffer)
+        return
+      case Event.End: {
+        const ex = this.#exchanges.get(id)
+        if (!ex) return
+        this.#exchanges.delete(id)
+        this.#over(ex)
+        ex.onEnd()
         return
       }
-      case EVENT_END: {
-        const p = this.#pending.get(id)
-        if (!p) return
-        this.#delete(id)
-        if (!p.uploadDone) p.uploadDone = true
-        this.#cleanup(p)
-        ;(p.body ?? p.bodyRef?.deref())?.[kEnd]()
+      case Event.RequestError: {
+        const ex = this.#exchanges.get(id)
+        if (!ex) return
+        this.#exchanges.delete(id)
+        this.#failExchange(ex, this.#error(payload as NativeErrorInfo))
         return
       }
-      case EVENT_REQUEST_ERROR: {
-        const p = this.#pending.get(id)
-        if (!p) return
-        this.#settle(id, p, this.#error(payload as NativeErrorInfo))
-        return
-      }
-      case EVENT_DRAIN: {
-        const p = this.#pending.get(id)
-        if (p?.drain) {
-          const d = p.drain
-          p.drain = null
+      case Event.Drain: {
+        const ex = this.#exchanges.get(id)
+        if (ex?.drain) {
+          const d = ex.drain
+          ex.drain = null
           d()
         }
         return
       }
-      case EVENT_INFORMATIONAL: {
-        const p = this.#pending.get(id)
-        if (!p?.onInformational) return
-        const [status, , reason, joined] = payload as NativeInformational
-        const rawHeaders = splitRawHeaders(joined)
-        try {
-          p.onInformational({ status, statusText: reason, rawHeaders, headers: headersFromRaw(rawHeaders) })
-        } catch (err) {
-          // A throwing callback aborts its request; the error is the cause.
-          this.#native.abort(id)
-          this.#settle(id, p, new HyperError('ERR_CALLBACK', `onInformational threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
-        }
+      case Event.Informational: {
+        const ex = this.#exchanges.get(id)
+        if (!ex) return
+        const info = payload as NativeInformational
+        const rawHeaders = splitRawHeaders(info[Head.RawHeaders])
+        ex.onInformational({ status: info[Head.Status], statusText: info[Head.Reason], rawHeaders, headers: headersFromRaw(rawHeaders) })
         return
       }
-      case EVENT_CONNECTED: {
+      case Event.Connected: {
         const t = this.#native.tlsInfo()
         if (t) {
           this.#tls = tlsInfoFromNative(t)
-          this.#http2 = t[5]
+          this.#http2 = t[Tls.Http2]
         }
         if (this.#state === 'connecting') this.#state = this.#closed ? 'closing' : 'open'
         if (this.#connect) {
@@ -713,20 +622,26 @@ export class ClientConn {
         }
         return
       }
-      case EVENT_CONNECT_ERROR:
+      case Event.ConnectError:
         if (this.#connect) {
           this.#connect.reject(connectError(payload as NativeErrorInfo, this.#connect.where, this.#connect.address, this.#connect.port))
           this.#connect = null
         }
         return
-      case EVENT_CLOSED: {
+      case Event.Draining:
+        if (this.#state === 'open') this.#state = 'closing'
+        this[kHooks].draining?.()
+        return
+      case Event.Closed: {
         this.#state = 'closed'
         const err = payload ? this.#error(payload as NativeErrorInfo) : new ConnectionClosedError('ERR_CONNECTION_CLOSED', 'the connection was closed')
         if (this.#connect) {
           this.#connect.reject(err)
           this.#connect = null
         }
-        for (const [pid, p] of this.#pending) this.#settle(pid, p, err)
+        const left = [...this.#exchanges.values()]
+        this.#exchanges.clear()
+        for (const ex of left) this.#failExchange(ex, err)
         this.#closedResolve?.()
         this.#closedResolve = null
         if (!this.#closed) this.#closed = Promise.resolve()
@@ -735,12 +650,22 @@ export class ClientConn {
     }
   }
 
-  /** Removes a settled request; tells a pool when the connection has nothing left in flight. */
-  #delete (id: number): void {
-    if (this.#pending.delete(id) && this.#pending.size === 0 && this.#state === 'open') {
-      const idle = this[kHooks].idle
-      if (idle) queueMicrotask(idle)
-    }
+  /** The exchange is over here: detached from this connection; its scheduler hears of it. */
+  #over (ex: Exchange): void {
+    ex.finish()
+    ex.scheduler?.exchangeDone(ex)
+  }
+
+  /** Fails an exchange that left this connection, unless its scheduler retries it elsewhere. */
+  #failExchange (ex: Exchange, err: Error): void {
+    ex.holder = null
+    if (!ex.responded && ex.scheduler?.retryExchange(ex, err)) return
+    this.#settle(ex, err)
+  }
+
+  #settle (ex: Exchange, err: Error): void {
+    this.#over(ex)
+    ex.onError(err)
   }
 
   #error (info: NativeErrorInfo): HyperError {
@@ -752,12 +677,6 @@ export class ClientConn {
   }
 }
 
-/** Rejects with an AbortError as soon as `signal` aborts (the underlying work is abandoned). */
-function raceAbort<T> (p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new AbortError(signal.reason))
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e) })
-  })
+function lengthMismatch (declared: number, seen: number, word: 'more' | 'only'): RequestBodyError {
+  return new RequestBodyError('ERR_CONTENT_LENGTH_MISMATCH', `the request body has ${word} ${seen} bytes but content-length is ${declared}`)
 }

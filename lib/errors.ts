@@ -2,7 +2,7 @@
  * Error classes. Every runtime failure is a {@link HyperError} (or subclass) with a stable
  * `code`; invalid input is an {@link InvalidArgumentError} (a `TypeError`).
  */
-import type { NativeErrorInfo } from './native.js'
+import { Err, type NativeErrorInfo } from './protocol.js'
 
 /** hyper's `hyper_code` values mapped to stable codes. */
 export const HYPER_CODES: Readonly<Record<number, string>> = Object.freeze({
@@ -97,12 +97,16 @@ export class InvalidArgumentError extends TypeError {
 
 /** Builds the typed error for what the addon reported. */
 export function errorFromNative (info: NativeErrorInfo, context?: string): HyperError {
-  const [localCode, hyperCode, message, errnoName, errno, syscall, requestSent, tlsCode] = info
-  const opts: HyperErrorOptions = { requestSent }
+  const localCode = info[Err.LocalCode]
+  const hyperCode = info[Err.HyperCode]
+  const message = info[Err.Message]
+  const errnoName = info[Err.ErrnoName]
+  const syscall = info[Err.Syscall]
+  const opts: HyperErrorOptions = { requestSent: info[Err.RequestSent] }
   if (hyperCode) opts.hyperCode = hyperCode
-  if (errno !== undefined) opts.errno = errno
+  if (info[Err.Errno] !== undefined) opts.errno = info[Err.Errno]
   if (syscall) opts.syscall = syscall
-  const hyperPart = hyperCode ? ` (hyper: ${message})` : ''
+  const tlsCode = info[Err.TlsCode]
   if (localCode.endsWith('_TIMEOUT')) return new TimeoutError(localCode, message, opts)
   if (tlsCode) return new TlsError(tlsCode, message, opts)
   if (localCode) {
@@ -110,8 +114,27 @@ export function errorFromNative (info: NativeErrorInfo, context?: string): Hyper
     return new ConnectionClosedError(localCode, `${message}${detail}`, opts)
   }
   if (errnoName) {
+    const hyperPart = hyperCode ? ` (hyper: ${message})` : ''
     return new SocketError(errnoName, `${syscall || 'socket'} ${errnoName}${context ? ' ' + context : ''}${hyperPart}`, opts)
   }
   const code = HYPER_CODES[hyperCode] ?? 'HYPER_ERROR'
   return new ProtocolError(code, message || code, opts)
+}
+
+/** A request the addon refused synchronously: a field hyper rejected, or a closed connection. */
+export function refusalFromNative (info: NativeErrorInfo): HyperError | InvalidArgumentError {
+  const field = info[Err.Field]
+  if (field) return new InvalidArgumentError(info[Err.LocalCode] || 'ERR_INVALID_ARG_VALUE', field, `${info[Err.Message]} (hyper code ${info[Err.HyperCode]})`)
+  return errorFromNative(info)
+}
+
+/**
+ * Whether a request that failed this way may be sent again (on another connection): the
+ * connection or the socket failed, or the peer broke the protocol. Never after an abort or a
+ * timeout (the caller's decision), a TLS verification failure, or a failed request body.
+ */
+export function isRetryable (err: unknown): boolean {
+  if (err instanceof AbortError || err instanceof TimeoutError || err instanceof TlsError || err instanceof RequestBodyError) return false
+  if (err instanceof ConnectionClosedError) return err.code !== 'ERR_DESTROYED'  // destroy() is the caller's decision
+  return err instanceof SocketError || err instanceof ProtocolError
 }

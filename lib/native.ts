@@ -4,40 +4,38 @@
  * @internal
  */
 import * as path from 'node:path'
-import * as fs from 'node:fs'
-
-/** Error details as the addon reports them: [localCode, hyperCode, message, errnoName, errno, syscall, requestSent, tlsCode?]. */
-export type NativeErrorInfo = [string, number, string, string | undefined, number | undefined, string, boolean, string?]
-/** Response head: [status, version, reason, rawHeaders (names and values joined by NUL), firstChunk, ended, readOutstanding]. */
-export type NativeHead = [number, number, string, string, Buffer | null, boolean, boolean]
-/** Informational (1xx) head: [status, version, reason, rawHeaders (NUL-joined)]. */
-export type NativeInformational = [number, number, string, string]
-
-/** Splits the addon's NUL-joined header list into `[name, value, ...]`. */
-export function splitRawHeaders (joined: string): string[] {
-  return joined === '' ? [] : joined.split('\0')
-}
-/** [errnoName, errno, syscall] when a connect could not even start. */
-export type NativeErrno = [string, number, string]
+import { packageRoot } from './package.js'
+import type { NativeErrorInfo, NativeTlsInfo } from './protocol.js'
 
 export interface NativeExecutor {}
 export interface NativeConnection {
-  connectTcp(family: 4 | 6, address: string, port: number): NativeErrno | undefined
-  connectUnix(path: string): NativeErrno | undefined
-  request(id: number, method: string, uri: string, headers: string[], body: Uint8Array | boolean | undefined,
-    headersTimeout: number, bodyTimeout: number, expectContinueMs: number, wantInformational: boolean): [string, number] | undefined
+  /** undefined, or why the connect could not even start. */
+  connectTcp(family: 4 | 6, address: string, port: number): NativeErrorInfo | undefined
+  connectUnix(path: string): NativeErrorInfo | undefined
+  /**
+   * Queues a request. `head`: method, target, then header names and values, joined by NUL.
+   * `body`: bytes, `true` for a body streamed with write()/end(), or undefined. Returns
+   * undefined, or why it was refused (a closed connection, a field hyper rejected).
+   */
+  request(id: number, head: string, body: Uint8Array | boolean | undefined,
+    headersTimeout: number, bodyTimeout: number, expectContinueMs: number, wantInformational: boolean): NativeErrorInfo | undefined
+  /** The consumer wants more of the body: the next Data event (or End) answers. */
   read(id: number): void
   /** 1 = queued, 0 = queued but wait for a drain event, -1 = the request is gone. */
   write(id: number, chunk: Uint8Array): number
   end(id: number): void
   failUpload(id: number): void
-  /** 0 = removed from the queue, 1 = connection destroyed, 2 = nothing to abort. */
-  abort(id: number): number
-  dump(id: number): void
+  /**
+   * Gives up a request (queued: dropped; on the wire: HTTP/2 resets it, HTTP/1 closes the
+   * connection). Returns whether the connection still takes requests.
+   */
+  abort(id: number): boolean
+  /** Read and drop the rest of the body; past `limit` bytes give the exchange up (JS hears End either way). */
+  dump(id: number, limit?: number): void
   close(): void
   destroy(code?: string, message?: string): void
-  /** [alpn, version, cipher, authorizationError, sessionReused, http2] once a TLS handshake is done. */
-  tlsInfo(): [string, string, string, string, boolean, boolean] | undefined
+  /** Once a TLS handshake is done (undefined for cleartext). */
+  tlsInfo(): NativeTlsInfo | undefined
 }
 /** An OpenSSL client context (trust store, client certificate, ALPN, session cache). */
 export interface NativeSecureContext {
@@ -50,31 +48,8 @@ export interface NativeBinding {
   hyperVersion(): string
   /** Native objects alive in this environment (for leak tests). */
   liveObjects(): { connections: number, handles: number, executors: number }
-}
-
-export const EVENT_CONNECTED = 1
-export const EVENT_CONNECT_ERROR = 2
-export const EVENT_RESPONSE = 3
-export const EVENT_DATA = 4
-export const EVENT_END = 5
-export const EVENT_REQUEST_ERROR = 6
-export const EVENT_CLOSED = 7
-export const EVENT_DRAIN = 8
-export const EVENT_INFORMATIONAL = 9
-
-function packageRoot (): string {
-  let dir = __dirname
-  for (;;) {
-    const pj = path.join(dir, 'package.json')
-    if (fs.existsSync(pj)) {
-      try {
-        if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'node-hyper') return dir
-      } catch {}
-    }
-    const up = path.dirname(dir)
-    if (up === dir) throw new Error('node-hyper: cannot find the package root from ' + __dirname)
-    dir = up
-  }
+  /** The wire contract's tables (native/src/protocol.h), for the test against lib/protocol.ts. */
+  protocol(): Record<string, Record<string, number>>
 }
 
 function load (): NativeBinding {

@@ -1,15 +1,19 @@
 /**
  * Pool: keep-alive connections to one origin. HTTP/1.1 requests go to a free connection or wait
  * in a bounded FIFO queue; over HTTP/2 (h2c with `http2: true`, or TLS where ALPN selects h2)
- * they are multiplexed over one connection. Idle
- * connections close after `keepAliveTimeout` (or the server's `Keep-Alive: timeout=` hint, if
- * shorter); connections the server closed are dropped before reuse; a request that failed
- * before any byte was written is retried on a fresh connection, and idempotent ones (with a
- * fixed body) up to `retries` times after that.
+ * they are multiplexed over one connection. Idle connections close after `keepAliveTimeout` (or
+ * the server's `Keep-Alive: timeout=` hint, if shorter); connections the server closed are
+ * dropped before reuse; a request that failed before any byte was written is retried on a fresh
+ * connection, and idempotent ones (with a fixed body) up to `retries` times after that.
+ *
+ * The Pool schedules exchanges (exchange.ts), not promises: `request()` and HyperDispatcher
+ * share this one queue, retry policy and idle list.
  */
-import { ClientConn, ClientResponse, kCancel, kHooks, type ConnectOptions, type RequestOptions } from './client-conn.js'
-import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
-import { validateHttp2 } from './validate.js'
+import { ClientConn, kAccepting, kDispatch, kHooks, validateConnectOptions, type ConnectOptions } from './client-conn.js'
+import { prepareRequest, type Exchange, type ExchangeHolder, type RequestOptions, type Scheduler } from './exchange.js'
+import { ClientResponse, ResponseExchange } from './response.js'
+import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, isRetryable } from './errors.js'
+import { validateCount, validateTimeout } from './validate.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -40,47 +44,81 @@ export interface PoolStats {
   size: number
 }
 
-interface Item {
-  options: RequestOptions
-  resolve: (r: ClientResponse) => void
-  reject: (e: Error) => void
-  retriesLeft: number
-  staleRetried: boolean
-  /** Removes the item from the queue when its signal aborts while it waits for a connection. */
-  onAbort: (() => void) | null
-}
-
 interface Slot {
   conn: ClientConn
   running: number
-  idleTimer: NodeJS.Timeout | null
+  /** performance.now() when it went idle; -1 while in use (or not in the idle list). */
+  idleSince: number
   keepAlive: number
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+/** @internal what an Agent hears from its pools. */
+export const kPoolHooks = Symbol('poolHooks')
 
-function positiveInt (name: string, v: unknown, dflt: number): number {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', name, `${name} must be a non-negative integer`)
-  return v
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+const POOL_OPTIONS = ['keepAliveTimeout', 'keepAliveMaxTimeout', 'connections', 'pipelining', 'maxQueue', 'retries'] as const
+// After EMFILE/ENFILE, how long to serve from the connections there are before trying to open more.
+const FD_BACKOFF_MS = 1000
+
+interface PoolConfig {
+  connect: ConnectOptions
+  max: number
+  keepAlive: number
+  keepAliveMax: number
+  maxQueue: number
+  retries: number
 }
 
-export class Pool {
+/** @internal Validates Pool options (Agent checks them at construction too). */
+export function poolConfig (options: PoolOptions, https: boolean): PoolConfig {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'options must be an object')
+  const { tls, ...rest } = options
+  const connect: Record<string, unknown> = { ...rest }
+  for (const k of POOL_OPTIONS) delete connect[k]
+  if (connect.host !== undefined || connect.signal !== undefined) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', connect.host !== undefined ? 'host' : 'signal', 'host and signal are per-connection options, not Pool options')
+  }
+  validateConnectOptions({ ...connect, tls } as ConnectOptions)
+  // TLS options apply to https: origins only (an Agent shares one option set across schemes).
+  if (https && tls !== undefined) connect.tls = tls
+  if (options.pipelining !== undefined && options.pipelining !== 1) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'pipelining', 'only pipelining: 1 is supported (hyper does not pipeline HTTP/1.1)')
+  }
+  return {
+    connect: connect as ConnectOptions,
+    max: options.http2 === true ? 1 : validateCount('connections', options.connections, 128) || 1,
+    keepAlive: options.keepAliveTimeout === undefined ? 4000 : validateTimeout('keepAliveTimeout', options.keepAliveTimeout),
+    keepAliveMax: options.keepAliveMaxTimeout === undefined ? 600_000 : validateTimeout('keepAliveMaxTimeout', options.keepAliveMaxTimeout),
+    maxQueue: validateCount('maxQueue', options.maxQueue, 10_000),
+    retries: validateCount('retries', options.retries, 1),
+  }
+}
+
+export class Pool implements ExchangeHolder, Scheduler {
   /** The origin, e.g. `http://127.0.0.1:8080`. */
   readonly origin: string
-  #options: PoolOptions
+  #connectOptions: ConnectOptions
   #max: number
   #keepAlive: number
   #keepAliveMax: number
   #maxQueue: number
   #retries: number
   #slots = new Set<Slot>()
+  /** HTTP/1.1 slots with nothing running, most recently used last (reused first). */
+  #idle: Slot[] = []
   #connecting = 0
-  #queue: Item[] = []
+  /** FIFO of waiting exchanges; #head is the first live index (shift() is O(n)). */
+  #queue: (Exchange | null)[] = []
+  #head = 0
   #closing: Promise<void> | null = null
+  #closedResolve: (() => void) | null = null
   #destroyed = false
   #learnProtocol: boolean
   #protocol: '1.1' | '2' | null = null
+  #sweeper: NodeJS.Timeout | null = null
+  #fdCap = Infinity;
+  /** @internal */
+  [kPoolHooks]: { empty?: () => void } = {}
 
   constructor (origin: string | URL, options: PoolOptions = {}) {
     let url: URL
@@ -90,20 +128,17 @@ export class Pool {
       throw new InvalidArgumentError('ERR_INVALID_URL', 'origin', `invalid origin: ${String(origin)}`)
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'origin', `unsupported origin scheme ${url.protocol}`)
-    validateHttp2(options.http2)
+    const config = poolConfig(options, url.protocol === 'https:')
     // Over TLS with 'auto' the protocol is known after the first handshake: until then one
     // connection at a time, so an h2 server is not sent a burst of parallel handshakes.
     this.#learnProtocol = url.protocol === 'https:' && options.http2 !== false && options.http2 !== true
-    if (options.pipelining !== undefined && options.pipelining !== 1) {
-      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'pipelining', 'only pipelining: 1 is supported (hyper does not pipeline HTTP/1.1)')
-    }
     this.origin = url.origin
-    this.#options = options
-    this.#max = options.http2 === true ? 1 : positiveInt('connections', options.connections, 128) || 1
-    this.#keepAlive = positiveInt('keepAliveTimeout', options.keepAliveTimeout, 4000)
-    this.#keepAliveMax = positiveInt('keepAliveMaxTimeout', options.keepAliveMaxTimeout, 600_000)
-    this.#maxQueue = positiveInt('maxQueue', options.maxQueue, 10_000)
-    this.#retries = positiveInt('retries', options.retries, 1)
+    this.#connectOptions = config.connect
+    this.#max = config.max
+    this.#keepAlive = config.keepAlive
+    this.#keepAliveMax = config.keepAliveMax
+    this.#maxQueue = config.maxQueue
+    this.#retries = config.retries
   }
 
   /** Current counters. */
@@ -114,7 +149,8 @@ export class Pool {
       if (s.running === 0) free++
       running += s.running
     }
-    return { connected: this.#slots.size, free, pending: this.#queue.length, running, size: this.#queue.length + running }
+    const pending = this.#queued()
+    return { connected: this.#slots.size, free, pending, running, size: pending + running }
   }
 
   /** True once `close()` or `destroy()` was called. */
@@ -124,175 +160,264 @@ export class Pool {
 
   /** Sends a request on a pooled connection. `options` are those of {@link ClientConn.request}. */
   request (options: RequestOptions = {}): Promise<ClientResponse> {
-    if (this.closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
-    if (this.#queue.length >= this.#maxQueue) {
-      return Promise.reject(new HyperError('ERR_POOL_QUEUE_FULL', `more than ${this.#maxQueue} requests are waiting for a connection`))
+    const ex = new ResponseExchange(options)
+    try {
+      prepareRequest(ex, options)
+    } catch (err) {
+      return Promise.reject(err)
     }
-    const method = (options.method ?? 'GET').toUpperCase()
-    const body = options.body
-    const replayable = body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array ||
-      body instanceof ArrayBuffer || ArrayBuffer.isView(body)
     const signal = options.signal
-    if (signal?.aborted) return Promise.reject(new AbortError(signal.reason))
-    return new Promise((resolve, reject) => {
-      const item: Item = {
-        options, resolve, reject, staleRetried: !replayable, onAbort: null,
-        retriesLeft: IDEMPOTENT.has(method) && replayable ? this.#retries : 0,
-      }
-      if (signal instanceof AbortSignal) {
-        // While queued, an abort removes the request at once (on a connection, ClientConn handles it).
-        item.onAbort = () => this.#abandonQueued(item, signal.reason)
-        signal.addEventListener('abort', item.onAbort, { once: true })
-      }
-      this.#cancelWhileQueued(item)
-      this.#queue.push(item)
-      this.#dispatch()
-    })
-  }
-
-  /** The adapter's internal cancel handle, while the item waits here (the connection takes it over). */
-  #cancelWhileQueued (item: Item): void {
-    const handle = item.options[kCancel]
-    if (!handle) return
-    handle.cancel = (reason) => this.#abandonQueued(item, reason)
-  }
-
-  /** An item still waiting in the queue was aborted: it leaves the queue and rejects. */
-  #abandonQueued (item: Item, reason: unknown): void {
-    const i = this.#queue.indexOf(item)
-    if (i === -1) return
-    this.#queue.splice(i, 1)
-    this.#unqueued(item).reject(new AbortError(reason))
-    this.#maybeClosed()
-  }
-
-  #unqueued (item: Item): Item {
-    if (item.onAbort) {
-      item.options.signal?.removeEventListener('abort', item.onAbort)
-      item.onAbort = null
+    if (signal) {
+      if (signal.aborted) return Promise.reject(new AbortError(signal.reason))
+      ex.listen(signal)
     }
-    return item
+    this[kDispatch](ex)
+    return ex.takePromise()
   }
 
-  #dispatch (): void {
-    while (this.#queue.length > 0) {
+  /** @internal Schedules a prepared exchange (the core entry both faces use). */
+  [kDispatch] (ex: Exchange): void {
+    if (this.closed) {
+      ex.fail(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
+      return
+    }
+    if (this.#queued() >= this.#maxQueue) {
+      ex.fail(new HyperError('ERR_POOL_QUEUE_FULL', `more than ${this.#maxQueue} requests are waiting for a connection`))
+      return
+    }
+    ex.scheduler = this
+    ex.retriesLeft = ex.replayable && IDEMPOTENT.has(ex.method.toUpperCase()) ? this.#retries : 0
+    ex.staleRetried = !ex.replayable
+    if (this.#queued() === 0) {
       const slot = this.#freeSlot()
-      if (!slot) break
-      this.#run(slot, this.#unqueued(this.#queue.shift()!))
+      if (slot) {
+        this.#run(slot, ex)
+        return
+      }
     }
-    const limit = this.#protocol === '2' || (this.#learnProtocol && this.#protocol === null) ? 1 : this.#max
-    const wanted = Math.min(this.#queue.length, limit - this.#slots.size - this.#connecting)
-    for (let i = 0; i < wanted; i++) this.#open()
+    this.#enqueue(ex, false)
+    this.#dispatch()
   }
 
-  #freeSlot (): Slot | undefined {
-    for (const s of this.#slots) {
-      if (s.conn.closed) {
-        this.#drop(s)
-        continue
+  #queued (): number {
+    return this.#queue.length - this.#head
+  }
+
+  #enqueue (ex: Exchange, front: boolean): void {
+    ex.holder = this
+    if (front && this.#head > 0) this.#queue[--this.#head] = ex
+    else if (front) this.#queue.unshift(ex)
+    else this.#queue.push(ex)
+  }
+
+  #dequeue (): Exchange | undefined {
+    while (this.#head < this.#queue.length) {
+      const ex = this.#queue[this.#head]
+      this.#queue[this.#head++] = null
+      if (this.#head === this.#queue.length) {
+        this.#queue.length = 0
+        this.#head = 0
+      } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head)
+        this.#head = 0
       }
-      if (s.conn.protocol === '2' || s.running === 0) return s
+      if (ex) return ex
     }
     return undefined
   }
 
+  // ---- ExchangeHolder (while queued) and Scheduler (once on a connection) ----
+
+  /** @internal A queued exchange was aborted: it leaves the queue at once. */
+  cancelExchange (ex: Exchange, reason: unknown, err?: Error): void {
+    const i = this.#queue.indexOf(ex, this.#head)
+    if (i === -1) return
+    this.#queue.splice(i, 1)
+    ex.fail(err ?? new AbortError(reason))
+    this.#maybeClosed()
+  }
+
+  /** @internal */
+  retryExchange (ex: Exchange, err: Error): boolean {
+    if (this.closed || !isRetryable(err)) return false
+    const sent = (err as HyperError).requestSent !== false
+    if (!sent && !ex.staleRetried) {
+      // Nothing of it was written (a connection the server had closed, an HTTP/2 GOAWAY):
+      // sending it elsewhere is safe, whatever the method.
+      ex.staleRetried = true
+    } else if (sent && ex.retriesLeft > 0) {
+      ex.retriesLeft--
+    } else {
+      return false
+    }
+    this.#release(ex)
+    this.#enqueue(ex, true)
+    this.#dispatch()
+    return true
+  }
+
+  /** @internal */
+  exchangeDone (ex: Exchange): void {
+    this.#release(ex)
+    this.#maybeClosed()
+  }
+
+  #release (ex: Exchange): void {
+    const slot = ex.slot as Slot | null
+    if (!slot) return
+    ex.slot = null
+    slot.running--
+    if (slot.running === 0) this.#slotIdle(slot)
+    else if (this.#queued() > 0) this.#dispatch() // HTTP/2: a stream is free
+  }
+
+  #freeSlot (): Slot | undefined {
+    if (this.#protocol === '2') {
+      for (const s of this.#slots) {
+        if (s.conn[kAccepting] && s.running < (this.#connectOptions.maxConcurrentStreams ?? 100)) return s
+      }
+      return undefined
+    }
+    let slot: Slot | undefined
+    while ((slot = this.#idle.pop()) !== undefined) {
+      slot.idleSince = -1
+      if (slot.conn[kAccepting]) return slot
+      this.#drop(slot)
+    }
+    return undefined
+  }
+
+  #run (slot: Slot, ex: Exchange): void {
+    slot.running++
+    ex.slot = slot
+    slot.conn[kDispatch](ex)
+  }
+
+  #dispatch (): void {
+    while (this.#queued() > 0) {
+      const slot = this.#freeSlot()
+      if (!slot) break
+      const ex = this.#dequeue()
+      if (!ex) break
+      this.#run(slot, ex)
+    }
+    // Open at most as many connections as requests wait for one (N concurrent requests to a
+    // fresh origin open N, not N²).
+    const limit = this.#protocol === '2' || (this.#learnProtocol && this.#protocol === null) ? 1 : Math.min(this.#max, this.#fdCap)
+    const wanted = Math.min(this.#queued() - this.#connecting, limit - this.#slots.size - this.#connecting)
+    for (let i = 0; i < wanted; i++) this.#open()
+  }
+
   #open (): void {
     this.#connecting++
-    const { keepAliveTimeout: _k, keepAliveMaxTimeout: _m, connections: _c, pipelining: _p, maxQueue: _q, retries: _r, tls, ...rest } = this.#options
-    // TLS options apply to https: origins only (an Agent shares one option set across schemes).
-    const connectOptions = this.origin.startsWith('https:') ? { ...rest, tls } : rest
-    ClientConn.connect(this.origin, connectOptions).then((conn) => {
+    ClientConn.connect(this.origin, this.#connectOptions).then((conn) => {
       this.#connecting--
       if (this.closed) {
         void conn.close()
+        this.#maybeClosed()
         return
       }
       this.#protocol ??= conn.protocol
-      const slot: Slot = { conn, running: 0, idleTimer: null, keepAlive: this.#keepAlive }
-      conn[kHooks].idle = () => this.#onIdle(slot)
-      conn[kHooks].closed = () => { this.#drop(slot); this.#dispatch() }
+      const slot: Slot = { conn, running: 0, idleSince: -1, keepAlive: this.#keepAlive }
+      conn[kHooks].closed = () => this.#gone(slot)
+      conn[kHooks].draining = () => this.#gone(slot)
       this.#slots.add(slot)
-      this.#onIdle(slot)
+      this.#slotIdle(slot)
     }, (err: Error) => {
       this.#connecting--
+      const code = (err as HyperError).code
+      if ((code === 'EMFILE' || code === 'ENFILE') && this.#slots.size > 0) {
+        // Out of file descriptors: serve the queue on the connections there are, and try to
+        // open more a little later (or when one of them closes).
+        this.#fdCap = this.#slots.size
+        setTimeout(() => { this.#fdCap = Infinity; this.#dispatch() }, FD_BACKOFF_MS).unref()
+        return
+      }
       // Nothing to connect to: the oldest waiting request gets the error.
-      const item = this.#queue.shift()
-      if (item) this.#unqueued(item).reject(err)
+      const ex = this.#dequeue()
+      if (ex) ex.fail(err)
       this.#dispatch()
+      this.#maybeClosed()
     })
   }
 
-  #run (slot: Slot, item: Item): void {
-    if (slot.idleTimer) {
-      clearTimeout(slot.idleTimer)
-      slot.idleTimer = null
-    }
-    slot.running++
-    slot.conn.request(item.options).then((res) => {
-      slot.running--
-      const hint = /timeout=(\d+)/i.exec(String(res.headers['keep-alive'] ?? ''))
-      if (hint) slot.keepAlive = Math.min(this.#keepAlive, Math.max(0, Number(hint[1]) * 1000 - 1000), this.#keepAliveMax)
-      if (/\bclose\b/i.test(String(res.headers.connection ?? ''))) slot.keepAlive = 0
-      item.resolve(res)
-      // The connection's idle hook may have run before this: re-check (a complete-on-arrival
-      // response leaves the connection free already).
-      this.#onIdle(slot)
-    }, (err: HyperError) => {
-      slot.running--
-      if (slot.conn.closed) this.#drop(slot)
-      // Nothing of the request was written (a connection the server had closed, hyper's
-      // "operation was canceled" on a finished connection, ...): sending it elsewhere is safe.
-      const notSent = err instanceof HyperError && err.requestSent === false && err.code !== 'ABORT_ERR' && !err.code.endsWith('_TIMEOUT')
-      if (notSent && !item.staleRetried && !this.closed) {
-        // The server closed a reused connection before it read a byte: safe to send elsewhere.
-        item.staleRetried = true
-        this.#cancelWhileQueued(item)
-        this.#queue.unshift(item)
-      } else if (err.requestSent && item.retriesLeft > 0 && !this.closed && err.code !== 'ABORT_ERR' && !err.code?.endsWith('_TIMEOUT')) {
-        item.retriesLeft--
-        this.#cancelWhileQueued(item)
-        this.#queue.unshift(item)
-      } else {
-        item.reject(err)
-      }
-      this.#dispatch()
-    })
-  }
-
-  #onIdle (slot: Slot): void {
+  /** A connection with nothing running: reuse it for the queue, or park it (keep-alive). */
+  #slotIdle (slot: Slot): void {
     if (!this.#slots.has(slot)) return
-    if (slot.conn.closed) {
+    const conn = slot.conn
+    if (!conn[kAccepting] || !conn.reusable || this.#closing) {
       this.#drop(slot)
-    } else if (slot.running === 0 && slot.conn.pending === 0) {
-      if (this.#closing || slot.keepAlive === 0) {
-        this.#drop(slot)
-        void slot.conn.close()
-      } else if (!slot.idleTimer) {
-        slot.idleTimer = setTimeout(() => {
-          slot.idleTimer = null
-          this.#drop(slot)
-          void slot.conn.close()
-        }, slot.keepAlive).unref()
-      }
+      void conn.close()
+      this.#dispatch()
+      this.#maybeClosed()
+      return
     }
+    if (this.#queued() > 0) {
+      const ex = this.#dequeue()!
+      this.#run(slot, ex)
+      if (this.#protocol === '2') this.#dispatch()
+      return
+    }
+    const hint = conn.keepAliveHint
+    slot.keepAlive = hint >= 0 ? Math.min(this.#keepAlive, Math.max(0, hint - 1000), this.#keepAliveMax) : this.#keepAlive
+    if (slot.keepAlive === 0) {
+      this.#drop(slot)
+      void conn.close()
+      return
+    }
+    slot.idleSince = performance.now()
+    if (this.#protocol !== '2') this.#idle.push(slot)
+    this.#armSweeper()
+  }
+
+  /** One timer for every idle connection: it closes those idle past their keep-alive. */
+  #armSweeper (): void {
+    if (this.#sweeper) return
+    let next = Infinity
+    for (const s of this.#slots) {
+      if (s.idleSince >= 0 && s.running === 0) next = Math.min(next, s.idleSince + s.keepAlive)
+    }
+    if (next === Infinity) return
+    this.#sweeper = setTimeout(() => {
+      this.#sweeper = null
+      const now = performance.now()
+      for (const s of [...this.#slots]) {
+        if (s.idleSince >= 0 && s.running === 0 && s.idleSince + s.keepAlive <= now + 1) {
+          this.#drop(s)
+          void s.conn.close()
+        }
+      }
+      this.#armSweeper()
+    }, Math.max(1, next - performance.now())).unref()
+  }
+
+  /** The connection closed or stopped taking requests: forget it; what waits goes elsewhere. */
+  #gone (slot: Slot): void {
+    if (!this.#slots.has(slot)) return
+    this.#drop(slot)
+    if (slot.running === 0) void slot.conn.close()
+    this.#fdCap = Infinity
     this.#dispatch()
     this.#maybeClosed()
   }
 
   #drop (slot: Slot): void {
-    if (slot.idleTimer) clearTimeout(slot.idleTimer)
-    slot.idleTimer = null
+    slot.idleSince = -1
     this.#slots.delete(slot)
+    const i = this.#idle.indexOf(slot)
+    if (i !== -1) this.#idle.splice(i, 1)
+    if (this.#slots.size === 0 && this.#queued() === 0 && this.#connecting === 0 && !this.closed) this[kPoolHooks].empty?.()
   }
 
-  #closedResolve: (() => void) | null = null
-
   #maybeClosed (): void {
-    if (this.#closing && this.#queue.length === 0 && this.stats.running === 0 && this.#connecting === 0) {
-      const conns = [...this.#slots]
-      this.#slots.clear()
-      void Promise.all(conns.map((s) => { if (s.idleTimer) clearTimeout(s.idleTimer); return s.conn.close() })).then(() => this.#closedResolve?.())
-    }
+    if (!this.#closing || this.#queued() > 0 || this.#connecting > 0) return
+    for (const s of this.#slots) if (s.running > 0) return
+    const conns = [...this.#slots].map((s) => s.conn)
+    this.#slots.clear()
+    this.#idle.length = 0
+    if (this.#sweeper) clearTimeout(this.#sweeper)
+    this.#sweeper = null
+    void Promise.all(conns.map((c) => c.close())).then(() => this.#closedResolve?.())
   }
 
   /** Graceful: queued and in-flight requests finish, then every connection closes. */
@@ -309,11 +434,12 @@ export class Pool {
     if (this.#destroyed) return
     this.#destroyed = true
     const e = new ConnectionClosedError('ERR_DESTROYED', err ? `the pool was destroyed: ${err.message}` : 'the pool was destroyed', { cause: err })
-    for (const item of this.#queue.splice(0)) this.#unqueued(item).reject(e)
-    for (const s of this.#slots) {
-      if (s.idleTimer) clearTimeout(s.idleTimer)
-      s.conn.destroy(err)
-    }
+    let ex: Exchange | undefined
+    while ((ex = this.#dequeue()) !== undefined) ex.fail(e)
+    if (this.#sweeper) clearTimeout(this.#sweeper)
+    this.#sweeper = null
+    for (const s of this.#slots) s.conn.destroy(err)
     this.#slots.clear()
+    this.#idle.length = 0
   }
 }

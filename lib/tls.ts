@@ -8,6 +8,7 @@ import * as fs from 'node:fs'
 import * as tls from 'node:tls'
 import { binding, type NativeSecureContext } from './native.js'
 import { InvalidArgumentError, TlsError } from './errors.js'
+import { Tls, type NativeTlsInfo } from './protocol.js'
 
 /** PEM text: a string or a Buffer holding it. */
 export type Pem = string | Buffer
@@ -175,16 +176,14 @@ export function secureContextFor (options: TlsOptions, http2: boolean | 'auto'):
 }
 
 /** `[alpn, version, cipher, authorizationError, sessionReused, http2]` from the addon. */
-export type NativeTlsInfo = [string, string, string, string, boolean, boolean]
-
 export function tlsInfoFromNative (t: NativeTlsInfo): TlsConnectionInfo {
   const info: TlsConnectionInfo = {
-    alpnProtocol: t[0] || false,
-    protocol: t[1],
-    cipher: t[2],
-    authorized: t[3] === '',
-    sessionReused: t[4],
+    alpnProtocol: t[Tls.Alpn] || false,
+    protocol: t[Tls.Version],
+    cipher: t[Tls.Cipher],
+    authorized: t[Tls.AuthorizationError] === '',
+    sessionReused: t[Tls.SessionReused],
   }
-  if (t[3]) info.authorizationError = t[3]
+  if (t[Tls.AuthorizationError]) info.authorizationError = t[Tls.AuthorizationError]
   return info
 }

@@ -3,11 +3,12 @@
 #include <vector>
 
 #include "driver.h"
+#include "marshal.h"
 #include "wrap.h"
 
 namespace nodehyper {
 
-Addon::Addon(napi_env env) : env_(env) {
+Addon::Addon(napi_env env) {
   napi_add_async_cleanup_hook(env, OnCleanup, this, &cleanup_handle_);
 }
 
@@ -52,18 +53,20 @@ Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The wire contract's tables (native/src/protocol.h), for the test that holds lib/protocol.ts to them.
+Napi::Value Protocol(const Napi::CallbackInfo& info) {
+  return Napi::Value(info.Env(), ProtocolTable(info.Env()));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* addon = new Addon(env);
   env.SetInstanceData<Addon>(addon);
-  Napi::Function executor = ExecutorWrap::Define(env);
-  Napi::Function connection = ConnectionWrap::Define(env);
-  addon->executor_ctor = Napi::Persistent(executor);
-  addon->connection_ctor = Napi::Persistent(connection);
-  exports.Set("Executor", executor);
-  exports.Set("Connection", connection);
+  exports.Set("Executor", ExecutorWrap::Define(env));
+  exports.Set("Connection", ConnectionWrap::Define(env));
   exports.Set("SecureContext", SecureContextWrap::Define(env));
   exports.Set("hyperVersion", Napi::Function::New(env, HyperVersion, "hyperVersion"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
+  exports.Set("protocol", Napi::Function::New(env, Protocol, "protocol"));
   return exports;
 }
 

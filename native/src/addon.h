@@ -26,12 +26,8 @@ class Addon {
   int open_handles() const { return open_handles_; }
   int live_drivers() const { return static_cast<int>(drivers_.size()); }
 
-  Napi::FunctionReference executor_ctor;
-  Napi::FunctionReference connection_ctor;
-
  private:
   static void OnCleanup(napi_async_cleanup_hook_handle handle, void* arg);
-  napi_env env_;
   std::unordered_set<Driver*> drivers_;
   int open_handles_ = 0;
   int live_connections_ = 0;

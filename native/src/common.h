@@ -1,7 +1,6 @@
 // Shared includes, small helpers and RAII owners for hyper objects.
 #pragma once
 
-#define NAPI_VERSION 8
 #include <napi.h>
 #include <uv.h>
 
@@ -9,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #ifdef NODE_HYPER_DEBUG_LOG
 #include <cstdio>
 #endif
@@ -56,15 +56,80 @@ class WakerSlot {
   HyperPtr<hyper_waker> waker_;
 };
 
-// Error details carried from native to JS; the JS layer builds the typed error class.
+// Intrusive reference: holds one Ref() of a reference-counted T for as long as it lives.
+// Used wherever something must keep a Connection or Driver alive across a callback, a queued
+// event or the dirty list, so no code path pairs Ref() and Unref() by hand.
+template <typename T>
+class RefPtr {
+ public:
+  RefPtr() = default;
+  explicit RefPtr(T* p) : p_(p) {
+    if (p_) p_->Ref();
+  }
+  RefPtr(const RefPtr& o) : RefPtr(o.p_) {}
+  RefPtr(RefPtr&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  RefPtr& operator=(RefPtr o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~RefPtr() { reset(); }
+  // Releases the reference (may destroy the object: touch nothing of it afterwards).
+  void reset() {
+    if (T* p = p_) {
+      p_ = nullptr;
+      p->Unref();
+    }
+  }
+  T* get() const { return p_; }
+  T* operator->() const { return p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  T* p_ = nullptr;
+};
+
+// Error details carried from native to JS (protocol::Error slots); the JS layer builds the
+// typed error class. Every error the addon reports, asynchronous or synchronous, has this shape.
 struct ErrorInfo {
   int hyper_code = 0;     // hyper_code, 0 when the error did not come from hyper
   std::string message;    // hyper's top-level message or our own
   int sys_errno = 0;      // positive errno (or libuv error negated) when a socket call failed
   std::string syscall;    // "connect", "read", "write", ...
-  std::string local_code; // node-hyper's own code (ERR_CLOSED, ...), empty otherwise
+  std::string local_code; // node-hyper's own code (ERR_CONNECTION_CLOSED, ...), empty otherwise
   std::string tls_code;   // TLS failure in Node's terms (CERT_HAS_EXPIRED, ERR_SSL_..., ...)
+  std::string field;      // rejected input: the offending field
   bool request_sent = false;  // some bytes of the request reached the socket
+
+  // node-hyper's own failure (a local code and a message).
+  static ErrorInfo Local(const char* code, std::string msg) {
+    ErrorInfo e;
+    e.local_code = code;
+    e.message = std::move(msg);
+    return e;
+  }
+  // hyper's own failure outside an error object (a NULL task, an unexpected result).
+  static ErrorInfo Hyper(std::string msg) {
+    ErrorInfo e;
+    e.hyper_code = HYPERE_ERROR;
+    e.message = std::move(msg);
+    return e;
+  }
+  // A failed system call (positive errno, or a negative libuv code).
+  static ErrorInfo Errno(int err, const char* call, std::string msg) {
+    ErrorInfo e;
+    e.sys_errno = err;
+    e.syscall = call;
+    e.message = std::move(msg);
+    return e;
+  }
+  // Attaches the errno a socket call saw (the most useful cause of hyper's generic errors).
+  ErrorInfo& WithErrno(int err, const char* call) {
+    if (err) {
+      sys_errno = err;
+      syscall = call;
+    }
+    return *this;
+  }
 };
 
 ErrorInfo ErrorFromHyper(hyper_error* err);

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "addon.h"
 #include "driver.h"
+#include "event.h"
 #include "wrap.h"
 
 namespace nodehyper {
@@ -20,6 +22,12 @@ void* Tag(TaskKind kind, uint64_t id) {
 }
 
 constexpr int kTaskBudgetPerDrive = 64;
+
+// hyper's only way of saying "this connection takes no more requests" (GOAWAY, its connection
+// task ended): a send resolves to a canceled error before anything of it was written.
+bool IsRefusal(const ErrorInfo& e) {
+  return e.hyper_code == HYPERE_ERROR && e.message.rfind("operation was canceled", 0) == 0;
+}
 
 }  // namespace
 
@@ -39,9 +47,9 @@ ErrorInfo ErrorFromHyper(hyper_error* err) {
 }
 
 Connection::Connection(Driver* driver, napi_env env, napi_value owner, const Options& opts, ConnectionWrap* wrap)
-    : driver_(driver), env_(env), wrap_(wrap), opts_(opts) {
+    : driver_(driver), env_(env), wrap_(wrap), opts_(opts),
+      policy_(SendPolicy::Create(opts.http2, opts.max_concurrent_streams)) {
   napi_create_reference(env, owner, 0, &owner_);
-  driver_->Ref();
   driver_->AddConnection(this);
   driver_->addon()->ConnectionCreated();
 }
@@ -50,11 +58,7 @@ Connection::~Connection() {
   driver_->addon()->ConnectionDestroyed();
   driver_->RemoveConnection(this);
   if (owner_) napi_delete_reference(env_, owner_);
-  driver_->Unref();
-}
-
-void Connection::Unref() {
-  if (--refs_ == 0) delete this;
+  while (!layers_.empty()) layers_.pop_back();  // top layer first
 }
 
 napi_value Connection::Owner() {
@@ -76,265 +80,108 @@ void Connection::UnpinOwner() {
 
 // ---------------------------------------------------------------- connect
 
-int Connection::StartTcp(int family, const std::string& address, int port, const char** syscall) {
-  if (state_ != State::kNew) {
-    *syscall = "connect";
-    return EISCONN;
+bool Connection::StartTcp(int family, const std::string& address, int port, ErrorInfo* err) {
+  const char* syscall = "connect";
+  int e = state_ == State::kNew ? sock_.ConnectTcp(family, address, port, &syscall) : EISCONN;
+  if (e) {
+    *err = ErrorInfo::Errno(e, syscall, "connect failed");
+    return false;
   }
-  if (int e = sock_.ConnectTcp(family, address, port, syscall)) return e;
-  return StartPoll();
+  return StartPoll(err);
 }
 
-int Connection::StartUnix(const std::string& path, const char** syscall) {
-  if (state_ != State::kNew) {
-    *syscall = "connect";
-    return EISCONN;
+bool Connection::StartUnix(const std::string& path, ErrorInfo* err) {
+  const char* syscall = "connect";
+  int e = state_ == State::kNew ? sock_.ConnectUnix(path, &syscall) : EISCONN;
+  if (e) {
+    *err = ErrorInfo::Errno(e, syscall, "connect failed");
+    return false;
   }
-  if (int e = sock_.ConnectUnix(path, syscall)) return e;
-  return StartPoll();
+  return StartPoll(err);
 }
 
-int Connection::StartPoll() {
+bool Connection::StartPoll(ErrorInfo* err) {
   uv_loop_t* loop;
   napi_get_uv_event_loop(env_, &loop);
   int r = uv_poll_init_socket(loop, &poll_, sock_.fd());
   if (r != 0) {
     sock_.Close();
-    return -r;
+    *err = ErrorInfo::Errno(r, "uv_poll_init", "connect failed");
+    return false;
   }
   poll_.data = this;
-  poll_open_ = true;
-  Ref();  // released in OnPollClosed
-  driver_->addon()->HandleOpened(1);
+  poll_hold_ = RefPtr<Connection>(this);  // released in OnPollClosed
   uv_timer_init(loop, &timer_);
   timer_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));  // timeouts never keep the process alive
-  timer_open_ = true;
-  Ref();  // released in OnTimerClosed
-  driver_->addon()->HandleOpened(1);
+  timer_hold_ = RefPtr<Connection>(this);  // released in OnTimerClosed
+  driver_->addon()->HandleOpened(2);
   if (opts_.connect_timeout) connect_deadline_ = Now() + opts_.connect_timeout;
   state_ = State::kConnecting;
   interest_ = UV_WRITABLE;
   uv_poll_start(&poll_, UV_WRITABLE, OnPoll);
   UpdateBusy();
   ArmTimer();
-  return 0;
+  return true;
 }
 
-uint64_t Connection::Now() {
-  uv_loop_t* loop;
-  napi_get_uv_event_loop(env_, &loop);
-  return uv_now(loop);
-}
-
-// One timer per connection, armed for the earliest deadline: connect (until the handshake is
-// done), each exchange's headers/body deadline, and Expect: 100-continue waits.
-void Connection::ArmTimer() {
-  if (!timer_open_ || torn_down_) return;
-  uint64_t next = 0;
-  auto consider = [&next](uint64_t d) {
-    if (d && (!next || d < next)) next = d;
-  };
-  if (connecting()) consider(connect_deadline_);
-  for (auto& kv : exchanges_) {
-    consider(kv.second->deadline);
-    consider(kv.second->continue_deadline);
-  }
-  if (!next) {
-    uv_timer_stop(&timer_);
-    return;
-  }
-  uint64_t now = Now();
-  uv_timer_start(&timer_, OnTimer, next > now ? next - now : 0, 0);
-}
-
-void Connection::OnTimer(uv_timer_t* h) {
-  auto* c = static_cast<Connection*>(h->data);
-  if (c->torn_down_) return;
-  c->Ref();
-  uint64_t now = c->Now();
-  if (c->connecting() && c->connect_deadline_ && c->connect_deadline_ <= now) {
-    ErrorInfo info;
-    info.local_code = "ERR_CONNECT_TIMEOUT";
-    info.message = "connect timed out after " + std::to_string(c->opts_.connect_timeout) + " ms";
-    c->FailConnect(info);
-  } else {
-    bool timed_out = false;
-    bool opened = false;
-    for (auto& kv : c->exchanges_) {
-      Exchange* ex = kv.second.get();
-      if (ex->continue_deadline && ex->continue_deadline <= now) {
-        ex->continue_deadline = 0;
-        if (ex->upload) ex->upload->Open();  // no 100 in time: send the body anyway
-        opened = true;
-      }
-      if (ex->deadline && ex->deadline <= now) {
-        auto info = std::make_unique<ErrorInfo>();
-        uint64_t ms = ex->deadline_kind == 1 ? ex->headers_timeout : ex->body_timeout;
-        info->local_code = ex->deadline_kind == 1 ? "ERR_HEADERS_TIMEOUT" : "ERR_BODY_TIMEOUT";
-        info->message = std::string(ex->deadline_kind == 1 ? "no response head within " : "no body data within ") +
-                        std::to_string(ms) + " ms";
-        ex->fail_reason = std::move(info);
-        ex->deadline = 0;
-        timed_out = true;
-      }
-    }
-    if (timed_out && c->opts_.http2) {
-      // HTTP/2: fail just the timed-out streams and keep the connection.
-      std::vector<Exchange*> expired;
-      for (auto& kv : c->exchanges_) {
-        if (kv.second->fail_reason && !kv.second->detached) expired.push_back(kv.second.get());
-      }
-      for (Exchange* ex : expired) {
-        ErrorInfo info = *ex->fail_reason;
-        if (ex->head && !ex->head_emitted) c->EmitHead(ex);
-        Event ev{EventKind::kRequestError, c, ex->id};
-        ev.error = std::make_unique<ErrorInfo>(info);
-        c->Emit(std::move(ev));
-        c->DetachExchange(ex);
-      }
-      c->Drive();
-    } else if (timed_out) {
-      // HTTP/1 cannot abandon an exchange and keep the connection: close it. Requests queued
-      // behind the timed-out one were never sent and fail as retryable.
-      ErrorInfo why;
-      why.local_code = "ERR_CONNECTION_CLOSED";
-      why.message = "the connection was closed after another request on it timed out";
-      c->Teardown(false, &why);
-    } else if (opened) {
-      c->Drive();
-    }
-  }
-  if (!c->torn_down_) c->ArmTimer();
-  c->driver_->DeliverEvents();
-  c->Unref();
-}
-
-void Connection::OnTimerClosed(uv_handle_t* h) {
-  auto* c = static_cast<Connection*>(h->data);
-  c->timer_open_ = false;
-  c->driver_->addon()->HandleClosed(1);
-  c->Unref();
-}
-
-void Connection::OnPoll(uv_poll_t* h, int status, int events) {
-  auto* c = static_cast<Connection*>(h->data);
-  if (c->torn_down_) return;
-  c->Ref();
-  if (c->state_ == State::kConnecting) {
-    c->FinishConnect();
-  } else if (c->state_ == State::kTlsHandshaking) {
-    if (status < 0) {
-      ErrorInfo info;
-      info.sys_errno = status;
-      info.syscall = "poll";
-      info.message = "the TLS handshake failed";
-      c->FailConnect(info);
-    } else {
-      if (events & (UV_READABLE | UV_DISCONNECT)) c->read_ready_ = true;
-      c->DriveTls();
-    }
-  } else {
-    if (status < 0) {
-      if (!c->saved_errno_) {
-        c->saved_errno_ = status;  // libuv code (negative)
-        c->errno_syscall_ = "poll";
-      }
-      c->read_ready_ = true;
-      c->read_waker_.Wake();
-      c->write_waker_.Wake();
-    } else {
-      if (events & (UV_READABLE | UV_DISCONNECT)) {
-        c->read_ready_ = true;
-        c->read_waker_.Wake();
-      }
-      if (events & UV_WRITABLE) {
-        if (c->tls_ && c->tls_->HasPendingOutput()) {
-          int err = 0;
-          if (!c->tls_->Flush(c->sock_, &err) && err != EAGAIN && !c->saved_errno_) {
-            c->saved_errno_ = err;
-            c->errno_syscall_ = "write";
-            c->read_waker_.Wake();  // let hyper observe the failure
-          }
-        }
-        c->write_waker_.Wake();
-      }
-    }
-    c->Drive();
-  }
-  c->driver_->ScheduleDelivery();
-  c->Unref();
-}
-
-// The connect (TCP, TLS or the connect timeout) failed: report it and tear the connection down.
+// The connect (TCP, the transport's handshake, hyper's handshake, or the connect timeout)
+// failed: report it and tear the connection down.
 void Connection::FailConnect(const ErrorInfo& info) {
-  Event ev{EventKind::kConnectError, this};
-  ev.error = std::make_unique<ErrorInfo>(info);
-  Emit(std::move(ev));
+  Emit(protocol::kConnectError, 0, std::make_unique<ErrorInfo>(info));
   Teardown(false, &info);
 }
 
 void Connection::FinishConnect() {
-  int err = sock_.FinishConnect();
-  if (err != 0) {
-    ErrorInfo info;
-    info.sys_errno = err;
-    info.syscall = "connect";
-    info.message = "connect failed";
-    FailConnect(info);
+  if (int err = sock_.PendingError()) {
+    FailConnect(ErrorInfo::Errno(err, "connect", "connect failed"));
     return;
   }
   uv_poll_stop(&poll_);
   interest_ = 0;
+  state_ = State::kSecuring;
+  // The transport stack: the socket, then TLS when configured.
+  layers_.push_back(std::make_unique<PlainTransport>(sock_));
   if (opts_.tls) {
-    StartTls();
-    return;
+    auto tls = std::make_unique<TlsTransport>(opts_.tls, *layers_.back());
+    bool ok = tls->Init(opts_.servername, opts_.verify_host, opts_.session_key);
+    layers_.push_back(std::move(tls));
+    transport_ = layers_.back().get();
+    if (!ok) {
+      FailConnect(*transport_->failure());
+      return;
+    }
   }
-  StartHandshake();
-  Drive();
+  transport_ = layers_.back().get();
+  AdvanceSetup();
 }
 
-void Connection::StartTls() {
-  tls_ = std::make_unique<TlsSession>(opts_.tls);
-  state_ = State::kTlsHandshaking;
-  if (!tls_->Init(opts_.servername, opts_.verify_host, opts_.session_key)) {
-    ErrorInfo info = tls_->error();
-    FailConnect(info);
-    return;
+// The transport's own handshake (TLS) runs before hyper's: its ALPN outcome decides which
+// protocol hyper speaks.
+void Connection::AdvanceSetup() {
+  switch (transport_->Handshake()) {
+    case Transport::Step::kError:
+      FailConnect(*transport_->failure());
+      return;
+    case Transport::Step::kWantRead:
+      UpdateInterest();
+      return;
+    case Transport::Step::kDone:
+      break;
   }
-  DriveTls();
-}
-
-// The TLS handshake runs before hyper's: ALPN decides which protocol hyper speaks.
-void Connection::DriveTls() {
-  TlsSession::Step step = tls_->Handshake(sock_, &read_ready_);
-  if (step == TlsSession::Step::kError) {
-    ErrorInfo info = tls_->error();
-    FailConnect(info);
-    return;
+  security_ = transport_->Describe();
+  bool http2 = opts_.http2;
+  if (security_.alpn == "h2") {
+    http2 = true;
+  } else if (!security_.alpn.empty()) {
+    http2 = false;  // the server chose http/1.1 (or another protocol hyper then rejects)
   }
-  if (step == TlsSession::Step::kWantRead) {
-    UpdateInterest();
-    return;
-  }
-  tls_info_.tls = true;
-  tls_info_.alpn = tls_->alpn();
-  tls_info_.version = tls_->version();
-  tls_info_.cipher = tls_->cipher();
-  tls_info_.session_reused = tls_->session_reused();
-  tls_info_.authorization_error = tls_->authorization_error();
-  if (tls_info_.alpn == "h2") {
-    opts_.http2 = true;
-  } else if (!tls_info_.alpn.empty()) {
-    opts_.http2 = false;  // the server chose http/1.1 (or another protocol hyper then rejects)
-  }
+  if (http2 != policy_->http2()) policy_ = SendPolicy::Create(http2, opts_.max_concurrent_streams);
   uv_poll_stop(&poll_);
   interest_ = 0;
   StartHandshake();
   Drive();
 }
-
-Connection::TlsInfo Connection::GetTlsInfo() const { return tls_info_; }
 
 void Connection::StartHandshake() {
   exec_.reset(hyper_executor_new());
@@ -347,78 +194,218 @@ void Connection::StartHandshake() {
   hyper_clientconn_options_set_preserve_header_order(o, opts_.preserve_header_order ? 1 : 0);
   hyper_clientconn_options_http1_allow_multiline_headers(o, opts_.allow_multiline_headers ? 1 : 0);
   hyper_clientconn_options_exec(o, exec_.get());
-  if (opts_.http2) hyper_clientconn_options_http2(o, 1);
+  if (policy_->http2()) hyper_clientconn_options_http2(o, 1);
   hyper_task* t = hyper_clientconn_handshake(io, o);  // consumes io and options
   state_ = State::kHandshaking;
   if (!t) {
-    destroy_requested_ = true;
-    destroy_reason_.hyper_code = HYPERE_ERROR;
-    destroy_reason_.message = "hyper handshake could not be created";
+    RequestDestroy(ErrorInfo::Hyper("hyper handshake could not be created"));
     return;
   }
   hyper_task_set_userdata(t, Tag(kHandshakeTask, 0));
   hyper_executor_push(exec_.get(), t);
 }
 
+// ---------------------------------------------------------------- readiness and deadlines
+
+void Connection::OnPoll(uv_poll_t* h, int status, int events) {
+  RefPtr<Connection> self(static_cast<Connection*>(h->data));
+  if (self->closed()) return;
+  if (status < 0) self->OnPollError(status);
+  else self->OnReady(events);
+  self->driver_->ScheduleDelivery();
+}
+
+// libuv reports a socket error (POLLERR) as a failed poll and stops watching the socket.
+void Connection::OnPollError(int status) {
+  interest_ = 0;  // libuv stopped the watcher: UpdateInterest must start it again if needed
+  int err = sock_.PendingError();  // the real cause (ECONNRESET, ...), not libuv's EBADF
+  if (!err) err = status;
+  if (state_ == State::kConnecting) {
+    FailConnect(ErrorInfo::Errno(err, "connect", "connect failed"));
+  } else if (state_ == State::kSecuring) {
+    FailConnect(ErrorInfo::Errno(err, "read", "Client network socket disconnected before secure TLS connection was established"));
+  } else {
+    NoteIoError(err, "read");
+    transport_->NoteReadable();  // reads now return the error (or what was left) at once
+    read_waker_.Wake();
+    write_waker_.Wake();
+    Drive();
+  }
+}
+
+void Connection::OnReady(int events) {
+  if (state_ == State::kConnecting) {
+    FinishConnect();
+    return;
+  }
+  if (events & (UV_READABLE | UV_DISCONNECT)) transport_->NoteReadable();
+  if (state_ == State::kSecuring) {
+    AdvanceSetup();
+    return;
+  }
+  if (events & (UV_READABLE | UV_DISCONNECT)) read_waker_.Wake();
+  if (events & UV_WRITABLE) {
+    int err = 0;
+    if (transport_->HasPendingOutput() && !transport_->Flush(&err) && err != EAGAIN) {
+      NoteIoError(err, "write");
+      read_waker_.Wake();  // let hyper observe the failure
+    }
+    write_waker_.Wake();
+  }
+  Drive();
+}
+
+uint64_t Connection::Now() {
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env_, &loop);
+  return uv_now(loop);
+}
+
+// One timer per connection, armed for the earliest deadline: connect (until hyper's handshake is
+// done), then each exchange's head/body deadline and Expect: 100-continue wait.
+void Connection::ArmTimer() {
+  if (closed() || !timer_hold_) return;
+  uint64_t next = connecting() ? connect_deadline_ : 0;
+  for (auto& kv : exchanges_) {
+    uint64_t d = kv.second->deadlines.Next();
+    if (d && (!next || d < next)) next = d;
+  }
+  if (!next) {
+    uv_timer_stop(&timer_);
+    return;
+  }
+  uint64_t now = Now();
+  uv_timer_start(&timer_, OnTimer, next > now ? next - now : 0, 0);
+}
+
+void Connection::OnTimer(uv_timer_t* h) {
+  RefPtr<Connection> self(static_cast<Connection*>(h->data));
+  if (self->closed()) return;
+  uint64_t now = self->Now();
+  if (self->connecting() && self->connect_deadline_ && self->connect_deadline_ <= now) {
+    self->OnConnectDeadline();
+  } else {
+    self->ExpireExchanges(now);
+  }
+  if (!self->closed()) self->ArmTimer();
+  self->driver_->DeliverEvents();
+}
+
+// Before failing a connect on time, look at what the socket did meanwhile: a blocked event
+// loop can run this timer before the poll callback that completes the connect (undici #3410).
+void Connection::OnConnectDeadline() {
+  if (state_ == State::kConnecting && sock_.WritableNow()) FinishConnect();
+  if (state_ == State::kSecuring) {
+    transport_->NoteReadable();
+    AdvanceSetup();
+  } else if (state_ == State::kHandshaking) {
+    read_waker_.Wake();
+    write_waker_.Wake();
+    Drive();
+  }
+  if (closed() || !connecting()) return;
+  FailConnect(ErrorInfo::Local("ERR_CONNECT_TIMEOUT", "connect timed out after " + std::to_string(opts_.connect_timeout) + " ms"));
+}
+
+void Connection::ExpireExchanges(uint64_t now) {
+  std::vector<Exchange*> expired;
+  for (auto& kv : exchanges_) {
+    Exchange* ex = kv.second.get();
+    Deadlines& d = ex->deadlines;
+    if (d.continue_at && d.continue_at <= now) {
+      d.continue_at = 0;
+      if (ex->upload) ex->upload->Open();  // no 100 in time: send the body anyway
+    }
+    if (d.response && d.response <= now && !ex->detached) expired.push_back(ex);
+  }
+  for (Exchange* ex : expired) {
+    Deadlines& d = ex->deadlines;
+    ErrorInfo why = d.response_is_head
+                        ? ErrorInfo::Local("ERR_HEADERS_TIMEOUT", "no response head within " + std::to_string(d.headers_timeout) + " ms")
+                        : ErrorInfo::Local("ERR_BODY_TIMEOUT", "no body data within " + std::to_string(d.body_timeout) + " ms");
+    d.response = 0;
+    Abandon(ex, &why);
+    if (closed() || ending_ == Ending::kForced) break;  // HTTP/1: the connection goes
+  }
+  Drive();
+}
+
+void Connection::OnTimerClosed(uv_handle_t* h) {
+  auto* c = static_cast<Connection*>(h->data);
+  RefPtr<Connection> hold = std::move(c->timer_hold_);  // the last reference may go on return
+  c->driver_->addon()->HandleClosed(1);
+}
+
+void Connection::OnPollClosed(uv_handle_t* h) {
+  auto* c = static_cast<Connection*>(h->data);
+  RefPtr<Connection> hold = std::move(c->poll_hold_);  // the last reference may go on return
+  c->sock_.Close();
+  c->driver_->addon()->HandleClosed(1);
+}
+
+void Connection::UpdateInterest() {
+  if (!poll_hold_ || closed() || state_ == State::kConnecting) return;
+  int want = 0;
+  // During the transport's handshake that handshake is the reader (hyper holds no wakers yet).
+  if (read_waker_.Armed() || state_ == State::kSecuring) want |= UV_READABLE | UV_DISCONNECT;
+  if (write_waker_.Armed() || transport_->HasPendingOutput()) want |= UV_WRITABLE;
+  if (want == interest_) return;
+  if (want) {
+    int r = uv_poll_start(&poll_, want, OnPoll);
+    if (r != 0) NoteIoError(r, "poll");
+  } else {
+    uv_poll_stop(&poll_);
+  }
+  interest_ = want;
+}
+
+void Connection::UpdateBusy() {
+  // Busy = JS may be awaiting something from this connection (connect, a response, a body
+  // chunk, close). JS promises form garbage cycles through the owner unless we pin it.
+  bool busy = !closed() && (connecting() || LiveExchanges() > 0 || ending_ != Ending::kNone);
+  if (busy == busy_) return;
+  busy_ = busy;
+  // While work is in flight the JS owner is pinned and the socket keeps the loop alive;
+  // an idle keep-alive connection holds neither (it can be collected, the process can exit).
+  if (busy) PinOwner();
+  else UnpinOwner();
+  if (poll_hold_) {
+    if (busy) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
+    else uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+  }
+}
+
+void Connection::NoteIoError(int err, const char* syscall) {
+  if (err == EPROTO || saved_errno_) return;  // EPROTO: the transport's failure() has the details
+  saved_errno_ = err;
+  errno_syscall_ = syscall;
+}
+
 // ---------------------------------------------------------------- IO callbacks (inside poll)
 
 size_t Connection::OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept {
   auto* c = static_cast<Connection*>(userdata);
-  if (c->poisoned_) return HYPER_IO_ERROR;
-  if (c->tls_) {
-    // TLS keeps its own view of readiness: records may sit decrypted-or-not in its buffers
-    // while the socket is drained, so it always tries its buffers before the socket.
-    int err = 0;
-    long n = c->tls_->Read(c->sock_, buf, len, &c->read_ready_, &err);
-    if (n > 0) return static_cast<size_t>(n);
-    if (n == 0) {
-      c->peer_eof_ = true;
-      return 0;
-    }
-    if (err == EAGAIN) {
-      c->read_waker_.Store(hyper_context_waker(ctx));
-      return HYPER_IO_PENDING;
-    }
-    if (err != EPROTO) {
-      c->saved_errno_ = err;
-      c->errno_syscall_ = "read";
-    }
-    return HYPER_IO_ERROR;
-  }
-  if (!c->read_ready_) {
-    // The last recv drained the socket and poll has not reported it readable since: park the
-    // waker without a syscall. hyper re-polls its connection task several times per exchange
-    // (after a send, a body chunk, the body end) and each would otherwise cost an EAGAIN recv.
-    // uv_poll is level-triggered with READABLE interest while this waker is parked, so data
-    // that arrives later is reported.
-    c->read_waker_.Store(hyper_context_waker(ctx));
-    return HYPER_IO_PENDING;
-  }
+  if (c->poisoned()) return HYPER_IO_ERROR;
   int err = 0;
-  long n = c->sock_.Recv(buf, len, &err);
-  if (n > 0) {
-    if (static_cast<size_t>(n) < len) c->read_ready_ = false;  // short read: drained for now
-    return static_cast<size_t>(n);
-  }
+  long n = c->transport_->Read(buf, len, &err);
+  if (n > 0) return static_cast<size_t>(n);
   if (n == 0) {
     c->peer_eof_ = true;
     return 0;  // EOF, never "would block" (curl #11377)
   }
   if (err == EAGAIN) {
-    c->read_ready_ = false;
     c->read_waker_.Store(hyper_context_waker(ctx));
     return HYPER_IO_PENDING;
   }
-  c->saved_errno_ = err;
-  c->errno_syscall_ = "read";
+  c->NoteIoError(err, "read");
   return HYPER_IO_ERROR;
 }
 
 size_t Connection::OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* buf, size_t len) noexcept {
   auto* c = static_cast<Connection*>(userdata);
-  if (c->poisoned_) return HYPER_IO_ERROR;
+  if (c->poisoned()) return HYPER_IO_ERROR;
   int err = 0;
-  long n = c->tls_ ? c->tls_->Write(c->sock_, buf, len, &err) : c->sock_.Send(buf, len, &err);
+  long n = c->transport_->Write(buf, len, &err);
   if (n > 0) {
     c->bytes_written_ += static_cast<uint64_t>(n);
     return static_cast<size_t>(n);
@@ -427,13 +414,32 @@ size_t Connection::OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* 
     c->write_waker_.Store(hyper_context_waker(ctx));
     return HYPER_IO_PENDING;
   }
-  if (n < 0 && err == EPROTO && c->tls_) return HYPER_IO_ERROR;  // details in tls_->error()
-  c->saved_errno_ = n < 0 ? err : EPIPE;
-  c->errno_syscall_ = "write";
+  c->NoteIoError(n < 0 ? err : EPIPE, "write");
   return HYPER_IO_ERROR;
 }
 
+void Connection::OnInformational(void* userdata, hyper_response* resp) noexcept {
+  auto* info = static_cast<Exchange::InfoCtx*>(userdata);
+  Connection* c = info->conn;
+  Exchange* ex = c->Find(info->id);
+  if (!ex || ex->detached) return;
+  if (hyper_response_status(resp) == 100 && ex->upload && ex->upload->gated()) {
+    ex->deadlines.continue_at = 0;
+    ex->upload->Open();  // wakes the body task inside this poll
+  }
+  if (ex->want_informational) {
+    Event ev{protocol::kInformational, c, ex->id};
+    ev.head = CopyHead(resp);
+    if (c->wrap_) c->driver_->Push(std::move(ev));
+  }
+}
+
 // ---------------------------------------------------------------- intents from JS
+
+Exchange* Connection::Find(uint64_t id) {
+  auto it = exchanges_.find(id);
+  return it == exchanges_.end() ? nullptr : it->second.get();
+}
 
 void Connection::Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCell> upload) {
   uint64_t id = ex->id;
@@ -446,104 +452,74 @@ void Connection::Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCel
 }
 
 int Connection::WriteUpload(uint64_t id, const uint8_t* data, size_t len) {
-  auto it = exchanges_.find(id);
-  if (torn_down_ || it == exchanges_.end() || !it->second->upload) return -1;
-  bool below = it->second->upload->Write(hyper_buf_copy(data, len));
+  Exchange* ex = closed() ? nullptr : Find(id);
+  if (!ex || !ex->upload) return -1;
+  bool below = ex->upload->Write(hyper_buf_copy(data, len));
   driver_->MarkDirty(this);
   return below ? 1 : 0;
 }
 
 void Connection::EndUpload(uint64_t id) {
-  auto it = exchanges_.find(id);
-  if (torn_down_ || it == exchanges_.end() || !it->second->upload) return;
-  it->second->upload->End();
+  Exchange* ex = closed() ? nullptr : Find(id);
+  if (!ex || !ex->upload) return;
+  ex->upload->End();
   driver_->MarkDirty(this);
 }
 
 void Connection::FailUpload(uint64_t id) {
-  auto it = exchanges_.find(id);
-  if (torn_down_ || it == exchanges_.end() || !it->second->upload) return;
-  it->second->aborted = true;  // JS reports the stream's own error
-  it->second->upload->Fail();  // HTTP/1: hyper fails the connection
+  Exchange* ex = closed() ? nullptr : Find(id);
+  if (!ex || !ex->upload) return;
+  ex->aborted = true;          // JS reports the stream's own error
+  ex->upload->Fail();          // HTTP/1: hyper fails the connection; HTTP/2: the stream is reset
   driver_->MarkDirty(this);
 }
 
-int Connection::Abort(uint64_t id) {
-  auto it = exchanges_.find(id);
-  if (torn_down_ || it == exchanges_.end()) return 2;
-  Exchange* ex = it->second.get();
+bool Connection::Abort(uint64_t id) {
+  Exchange* ex = closed() ? nullptr : Find(id);
+  if (!ex) return accepting();
   if (!ex->sent) {
     // Never handed to hyper: drop it. Its request (and the hyper_body pointing at its upload
     // cell) is freed without hyper ever polling it, so the cell can go too.
     queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
     UploadCell* cell = ex->upload;
-    exchanges_.erase(it);
+    exchanges_.erase(id);
     if (cell) uploads_.remove_if([cell](const std::unique_ptr<UploadCell>& u) { return u.get() == cell; });
     UpdateBusy();
     ArmTimer();
-    return 0;
+    return accepting();
   }
-  if (opts_.http2) {
-    DetachExchange(ex);
-    UpdateBusy();
-    driver_->MarkDirty(this);
-    return 3;
-  }
-  ex->aborted = true;
-  ErrorInfo why;
-  why.local_code = "ERR_CONNECTION_CLOSED";
-  why.message = "the connection was closed because a request on it was aborted";
-  RequestDestroy(std::move(why));
-  return 1;
-}
-
-void Connection::OnInformational(void* userdata, hyper_response* resp) noexcept {
-  auto* info = static_cast<Exchange::InfoCtx*>(userdata);
-  Connection* c = info->conn;
-  auto it = c->exchanges_.find(info->id);
-  if (it == c->exchanges_.end()) return;
-  Exchange* ex = it->second.get();
-  uint16_t status = hyper_response_status(resp);
-  if (status == 100 && ex->upload && ex->upload->gated()) {
-    ex->continue_deadline = 0;
-    ex->upload->Open();  // wakes the body task inside this poll
-  }
-  if (ex->want_informational) {
-    Event ev{EventKind::kInformational, c, ex->id};
-    ev.head = CopyHead(resp);
-    c->Emit(std::move(ev));
-  }
+  Abandon(ex, nullptr);
+  return accepting();
 }
 
 void Connection::WantRead(uint64_t id) {
-  auto it = exchanges_.find(id);
-  if (torn_down_ || it == exchanges_.end()) return;
-  if (!it->second->want_read) {
-    it->second->want_read = true;
-    want_read_.push_back(id);
-  }
+  Exchange* ex = closed() ? nullptr : Find(id);
+  if (!ex || ex->want_read) return;
+  ex->want_read = true;
+  want_read_.push_back(id);
   driver_->MarkDirty(this);
 }
 
-void Connection::Dump(uint64_t id) {
-  auto it = exchanges_.find(id);
-  if (torn_down_ || it == exchanges_.end()) return;
-  it->second->discard = true;
+void Connection::Dump(uint64_t id, uint64_t limit) {
+  Exchange* ex = closed() ? nullptr : Find(id);
+  if (!ex) return;
+  ex->discard = true;
+  ex->discard_left = limit;
+  ex->pending.Clear();
   WantRead(id);
 }
 
 void Connection::RequestClose() {
-  if (torn_down_) return;
-  close_requested_ = true;
+  if (closed()) return;
+  if (ending_ == Ending::kNone) ending_ = Ending::kGraceful;
   UpdateBusy();
   driver_->MarkDirty(this);
 }
 
 void Connection::RequestDestroy(ErrorInfo why) {
-  if (torn_down_ || destroy_requested_) return;
-  destroy_requested_ = true;
+  if (closed() || ending_ == Ending::kForced) return;
+  ending_ = Ending::kForced;  // IO callbacks now fail: every task of this connection resolves
   destroy_reason_ = std::move(why);
-  poisoned_ = true;  // IO callbacks now fail: every task of this connection resolves
   read_waker_.Wake();
   write_waker_.Wake();
   UpdateBusy();
@@ -552,90 +528,53 @@ void Connection::RequestDestroy(ErrorInfo why) {
 
 void Connection::DetachWrap() {
   wrap_ = nullptr;
-  if (!torn_down_) Teardown(true, nullptr);
-  Unref();
+  if (!closed()) Teardown(true, nullptr);
 }
 
 void Connection::Shutdown() {
-  if (!torn_down_) Teardown(true, nullptr);
+  if (!closed()) Teardown(true, nullptr);
 }
 
-std::string Connection::DebugState() const {
-  std::string s = "state=" + std::to_string(static_cast<int>(state_));
-  s += " exchanges=" + std::to_string(exchanges_.size());
-  s += " queued=" + std::to_string(queue_.size());
-  s += " active=" + std::to_string(active_);
-  s += " interest=" + std::to_string(interest_);
-  s += " read_waker=" + std::to_string(read_waker_.Armed());
-  s += " write_waker=" + std::to_string(write_waker_.Armed());
-  s += " conn_task_done=" + std::to_string(conn_task_done_);
-  s += " close_requested=" + std::to_string(close_requested_);
-  s += " torn_down=" + std::to_string(torn_down_);
-  s += " dirty=" + std::to_string(dirty_);
-  s += " busy=" + std::to_string(busy_);
-  s += " uploads=" + std::to_string(uploads_.size());
-  for (auto& kv : exchanges_) {
-    s += " [ex " + std::to_string(kv.first) + " sent=" + std::to_string(kv.second->sent) +
-         " body=" + std::to_string(kv.second->body != nullptr) + " body_task=" + std::to_string(kv.second->body_task) +
-         " head_emitted=" + std::to_string(kv.second->head_emitted) + "]";
-  }
-  return s;
-}
-
-// ---------------------------------------------------------------- drive
+// ---------------------------------------------------------------- the drive loop
 
 void Connection::Drive() {
-  if (torn_down_) return;
+  if (closed()) return;
   if (driving_) {
     redrive_ = true;
     return;
   }
+  RefPtr<Connection> self(this);
   driving_ = true;
-  Ref();
   int budget = kTaskBudgetPerDrive;
   bool exhausted = false;
   for (;;) {
     redrive_ = false;
-    if (destroy_requested_) break;
+    if (ending_ == Ending::kForced) break;
     StartPendingWork();
     if (!PollExecutor(&budget)) {
       exhausted = true;
       break;
     }
-    bool can_send = state_ == State::kReady && client_ && !queue_.empty() && !conn_task_done_ &&
-                    (opts_.http2 ? in_flight_ < opts_.max_concurrent_streams : active_ == 0);
+    bool can_send = state_ == State::kReady && client_ && !queue_.empty() && policy_->CanSend();
     if (!redrive_ && !can_send && want_read_.empty()) break;
   }
-
-  if (conn_task_done_ && !destroy_requested_) {
-    // hyper finished the HTTP/1 connection (server close, Connection: close, error). Requests
-    // still waiting for their turn were never written: fail them as not sent.
-    ErrorInfo info;
-    info.local_code = "ERR_CONNECTION_CLOSED";
-    info.message = "the connection closed before the request was sent";
-    if (saved_errno_) {
-      info.sys_errno = saved_errno_;
-      info.syscall = errno_syscall_;
-    }
+  if (policy_->stopped() && ending_ != Ending::kForced) {
+    // The connection takes no more requests. Those still waiting for their turn were never
+    // written: fail them as not sent (safe to retry elsewhere).
     while (!queue_.empty()) {
-      uint64_t id = queue_.front();
+      Exchange* ex = Find(queue_.front());
       queue_.pop_front();
-      auto it = exchanges_.find(id);
-      if (it != exchanges_.end()) FailExchange(it->second.get(), info);
+      if (ex) FailExchange(ex, ClosedError("the connection closed before the request was sent"));
     }
   }
-  EmitPendingHeads();
-
-  if (opts_.http2 && (peer_eof_ || saved_errno_) && LiveExchanges() == 0) conn_task_done_ = true;
-
-  if (destroy_requested_) {
+  FlushDeliveries();
+  bool peer_gone = peer_eof_ || saved_errno_ != 0;
+  if (ending_ == Ending::kForced) {
     Teardown(false, &destroy_reason_);
-  } else if ((close_requested_ || conn_task_done_) && LiveExchanges() == 0) {
-    Teardown(false, nullptr);
-  } else if (exec_ == nullptr && state_ == State::kHandshaking) {
+  } else if ((ending_ == Ending::kGraceful || policy_->Finished(peer_gone, LiveExchanges())) && LiveExchanges() == 0) {
     Teardown(false, nullptr);
   }
-  if (!torn_down_) {
+  if (!closed()) {
     EmitDrains();
     SweepUploads();
     UpdateInterest();
@@ -644,57 +583,65 @@ void Connection::Drive() {
     if (exhausted) driver_->MarkDirty(this);
   }
   driving_ = false;
-  Unref();  // may delete this
 }
 
 void Connection::StartPendingWork() {
-  if (state_ == State::kReady && client_ && !conn_task_done_ && !opts_.http2 && active_ == 0 && !queue_.empty() &&
-      exchanges_done_ > 0 && Now() != last_done_ms_ && (tls_ ? tls_->PeerClosed(sock_) : sock_.PeerClosed())) {
+  bool ready = state_ == State::kReady && client_ && !policy_->stopped();
+  if (ready && !queue_.empty() && policy_->CanSend() && policy_->ProbesIdleConnection() && exchanges_done_ > 0 &&
+      Now() != last_done_ms_ && transport_->PeerClosed()) {
     // A reused keep-alive connection the server has closed while it sat idle (its FIN may not
-    // have reached hyper yet): do not write into it. The queued requests fail as not sent, so a
-    // pool retries them on a fresh connection. Skipped when the previous exchange finished in
-    // this same loop turn (back-to-back requests), where it would only cost a syscall.
+    // have reached hyper yet): do not write into it. Skipped when the previous exchange finished
+    // in this same loop turn (back-to-back requests), where it would only cost a syscall.
     peer_eof_ = true;
-    conn_task_done_ = true;
+    StopSending();
+    ready = false;
   }
-  if (state_ == State::kReady && client_ && !conn_task_done_) {
-    while (!queue_.empty() && (opts_.http2 ? in_flight_ < opts_.max_concurrent_streams : active_ == 0)) {
-      uint64_t id = queue_.front();
-      queue_.pop_front();
-      auto it = exchanges_.find(id);
-      if (it == exchanges_.end()) continue;
-      Exchange* ex = it->second.get();
-      ex->sent = true;
-      ex->written_at_send = bytes_written_;
-      if (ex->headers_timeout) {
-        ex->deadline = Now() + ex->headers_timeout;
-        ex->deadline_kind = 1;
-      }
-      if (ex->upload && ex->upload->gated()) ex->continue_deadline = Now() + ex->continue_wait;
-      if (!opts_.http2) active_ = id;
-      else ++in_flight_;
-      hyper_task* t = hyper_clientconn_send(client_.get(), ex->request.release());
-      if (!t) {
-        ErrorInfo info;
-        info.hyper_code = HYPERE_ERROR;
-        info.message = "hyper could not send the request";
-        FailExchange(ex, info);
-        continue;
-      }
-      hyper_task_set_userdata(t, Tag(kSendTask, id));
-      hyper_executor_push(exec_.get(), t);
-    }
+  while (ready && !queue_.empty() && policy_->CanSend()) {
+    Exchange* ex = Find(queue_.front());
+    queue_.pop_front();
+    if (ex) Send(ex);
   }
   if (!want_read_.empty()) {
     std::vector<uint64_t> ids;
     ids.swap(want_read_);
     for (uint64_t id : ids) {
-      auto it = exchanges_.find(id);
-      if (it == exchanges_.end()) continue;
-      it->second->want_read = false;
-      PushBodyTask(it->second.get());
+      Exchange* ex = Find(id);
+      if (!ex || !ex->want_read) continue;
+      // Bytes already read ahead are delivered at the end of this drive; read on (within the
+      // coalescing limit) to add what else the socket holds now.
+      if (!ex->pending.empty() || ex->ended) ListForFlush(ex);
+      if (!ex->pending.full() && !ex->ended) PushBodyTask(ex);
+      ArmBodyDeadline(ex);
     }
   }
+}
+
+// The body timeout runs while JS waits for data and hyper has none yet.
+void Connection::ArmBodyDeadline(Exchange* ex) {
+  Deadlines& d = ex->deadlines;
+  if (d.body_timeout && ex->want_read && ex->body_task && !d.response) {
+    d.response = Now() + d.body_timeout;
+    d.response_is_head = false;
+  }
+}
+
+void Connection::Send(Exchange* ex) {
+  ex->sent = true;
+  ex->written_at_send = bytes_written_;
+  Deadlines& d = ex->deadlines;
+  if (d.headers_timeout) {
+    d.response = Now() + d.headers_timeout;
+    d.response_is_head = true;
+  }
+  if (ex->upload && ex->upload->gated()) d.continue_at = Now() + d.continue_wait;
+  policy_->OnSent(ex->id);
+  hyper_task* t = hyper_clientconn_send(client_.get(), ex->request.release());
+  if (!t) {
+    FailExchange(ex, ErrorInfo::Hyper("hyper could not send the request"));
+    return;
+  }
+  hyper_task_set_userdata(t, Tag(kSendTask, ex->id));
+  hyper_executor_push(exec_.get(), t);
 }
 
 void Connection::PushBodyTask(Exchange* ex) {
@@ -704,10 +651,6 @@ void Connection::PushBodyTask(Exchange* ex) {
   hyper_task_set_userdata(t, Tag(kBodyTask, ex->id));
   hyper_executor_push(exec_.get(), t);
   ex->body_task = true;
-  if (ex->body_timeout) {
-    ex->deadline = Now() + ex->body_timeout;
-    ex->deadline_kind = 2;
-  }
 }
 
 bool Connection::PollExecutor(int* budget) {
@@ -717,7 +660,7 @@ bool Connection::PollExecutor(int* budget) {
     if (!task) return true;  // drained: nothing left to run until a waker fires
     --*budget;
     HandleTask(task);
-    if (torn_down_) return true;
+    if (closed()) return true;
   }
   return false;
 }
@@ -727,154 +670,186 @@ void Connection::HandleTask(hyper_task* raw) {
   void* ud = hyper_task_userdata(raw);
   hyper_task_return_type type = hyper_task_type(raw);  // read the type before taking the value
   if (ud == nullptr) {
-    // hyper's own background task. On HTTP/1 that is the connection task: it ends once.
-    if (!opts_.http2) conn_task_done_ = true;
+    // hyper's own background task: HTTP/1's connection task (it ends once), or HTTP/2 helpers.
+    if (policy_->BackgroundTaskEndsConnection()) StopSending();
     return;
   }
   void* value = hyper_task_value(raw);
   HyperPtr<hyper_error> err(type == HYPER_TASK_ERROR ? static_cast<hyper_error*>(value) : nullptr);
   uintptr_t tag = reinterpret_cast<uintptr_t>(ud);
-  uint64_t id = static_cast<uint64_t>(tag >> 2);
-  auto it = exchanges_.find(id);
-  Exchange* ex = it == exchanges_.end() ? nullptr : it->second.get();
-
+  Exchange* ex = Find(static_cast<uint64_t>(tag >> 2));
   switch (tag & 3) {
     case kHandshakeTask:
       if (type == HYPER_TASK_CLIENTCONN) {
         client_.reset(static_cast<hyper_clientconn*>(value));
         state_ = State::kReady;
-        Emit(Event{EventKind::kConnected, this});
+        Emit(protocol::kConnected);
       } else {
-        ErrorInfo info = ErrorFromTask(err.get(), "handshake");
-        Event ev{EventKind::kConnectError, this};
-        ev.error = std::make_unique<ErrorInfo>(info);
-        Emit(std::move(ev));
-        destroy_requested_ = true;
-        destroy_reason_ = info;
+        ErrorInfo info = ErrorFromTask(err.get());
+        Emit(protocol::kConnectError, 0, std::make_unique<ErrorInfo>(info));
+        RequestDestroy(std::move(info));
       }
       break;
     case kSendTask:
-      if (ex && ex->detached) {  // abandoned stream: drop whatever came back
-        if (type == HYPER_TASK_RESPONSE) hyper_response_free(static_cast<hyper_response*>(value));
-        RemoveExchange(id);
-        break;
-      }
-      if (type == HYPER_TASK_RESPONSE) {
-        HyperPtr<hyper_response> resp(static_cast<hyper_response*>(value));
-        if (ex) OnResponse(ex, resp.get());
-      } else if (ex) {
-        ErrorInfo info = type == HYPER_TASK_ERROR ? ErrorFromTask(err.get(), "read") : ErrorInfo{};
-        if (type != HYPER_TASK_ERROR) {
-          info.hyper_code = HYPERE_ERROR;
-          info.message = "unexpected task result for a request";
-        }
-        FailExchange(ex, info);
-      }
+      OnSendDone(ex, type, value, err.get());
       break;
     case kBodyTask:
-      if (ex) {
-        ex->body_task = false;
-        ex->deadline = 0;
-      }
-      if (ex && ex->detached) {
-        if (type == HYPER_TASK_BUF) hyper_buf_free(static_cast<hyper_buf*>(value));
-        ex->body.reset();  // RST_STREAM
-        RemoveExchange(id);
-        break;
-      }
-      if (type == HYPER_TASK_BUF) {
-        HyperPtr<hyper_buf> chunk(static_cast<hyper_buf*>(value));
-        if (ex) OnBodyChunk(ex, chunk.release());
-      } else if (type == HYPER_TASK_EMPTY) {
-        if (ex) OnBodyEnd(ex);
-      } else if (ex) {
-        FailExchange(ex, ErrorFromTask(err.get(), "read"));
-      }
+      OnBodyDone(ex, type, value, err.get());
       break;
     default:
       break;
   }
 }
 
-ErrorInfo Connection::ErrorFromTask(hyper_error* err, const char* syscall) {
-  ErrorInfo info = ErrorFromHyper(err);
-  if (tls_ && tls_->failed()) {
-    const ErrorInfo& t = tls_->error();
-    info.tls_code = t.tls_code;
-    info.message = t.message;
-    if (t.sys_errno) {
-      info.sys_errno = t.sys_errno;
-      info.syscall = t.syscall;
+void Connection::OnSendDone(Exchange* ex, hyper_task_return_type type, void* value, hyper_error* err) {
+  HyperPtr<hyper_response> resp(type == HYPER_TASK_RESPONSE ? static_cast<hyper_response*>(value) : nullptr);
+  if (!ex) return;
+  if (ex->detached) {  // abandoned: drop whatever came back
+    RemoveExchange(ex->id);
+  } else if (resp) {
+    OnResponse(ex, resp.get());
+  } else if (type == HYPER_TASK_ERROR) {
+    ErrorInfo info = ErrorFromTask(err);
+    if (IsRefusal(info)) {
+      // Nothing of it was written: the connection takes no more (HTTP/2 GOAWAY); a pool sends
+      // it elsewhere.
+      StopSending();
+      ErrorInfo refused = ClosedError("the connection accepts no more requests");
+      refused.message += " (hyper: " + info.message + ")";
+      ex->written_at_send = bytes_written_;
+      FailExchange(ex, std::move(refused));
+    } else {
+      FailExchange(ex, std::move(info));
     }
-    return info;
+  } else {
+    FailExchange(ex, ErrorInfo::Hyper("unexpected task result for a request"));
   }
-  if (saved_errno_) {
-    info.sys_errno = saved_errno_;
-    info.syscall = errno_syscall_;
+}
+
+void Connection::OnBodyDone(Exchange* ex, hyper_task_return_type type, void* value, hyper_error* err) {
+  HyperPtr<hyper_buf> chunk(type == HYPER_TASK_BUF ? static_cast<hyper_buf*>(value) : nullptr);
+  if (!ex) return;
+  ex->body_task = false;
+  ex->deadlines.response = 0;
+  if (ex->detached) {
+    ex->body.reset();  // HTTP/2: RST_STREAM
+    RemoveExchange(ex->id);
+  } else if (chunk) {
+    OnBodyChunk(ex, std::move(chunk));
+  } else if (type == HYPER_TASK_EMPTY) {
+    OnBodyEnd(ex);
+  } else {
+    FailExchange(ex, ErrorFromTask(err));
   }
-  (void)syscall;
-  return info;
 }
 
 void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
-  ex->deadline = 0;
+  ex->deadlines.response = 0;
   if (ex->upload && ex->upload->gated()) {
     // A final response instead of 100 Continue: send the body anyway so the HTTP/1 framing
     // stays valid (the server may read and discard it).
-    ex->continue_deadline = 0;
+    ex->deadlines.continue_at = 0;
     ex->upload->Open();
   }
   ex->head = CopyHead(resp);
   ex->body.reset(hyper_response_body(resp));
-  pending_heads_.push_back(ex->id);
-  // Prefetch the first chunk: a small response then reaches JS in one crossing (head + body).
+  ListForFlush(ex);
+  // Read ahead: a small response then reaches JS in one crossing (head + body + end).
   PushBodyTask(ex);
 }
 
-void Connection::OnBodyChunk(Exchange* ex, hyper_buf* chunk) {
-  if (hyper_buf_len(chunk) == 0) {
-    // An empty chunk (HTTP/2 sends an empty DATA frame to carry END_STREAM): nothing for JS,
-    // and an empty push would stall a Readable. Read on to the end.
-    hyper_buf_free(chunk);
+void Connection::OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk) {
+  size_t len = hyper_buf_len(chunk.get());
+  if (ex->discard && len > ex->discard_left) {
+    // Too much left to drain: the dump ends here for JS, and the exchange is given up (HTTP/1
+    // closes the connection, HTTP/2 resets the stream) instead of downloading the rest.
+    ex->discard = false;
+    Emit(protocol::kEnd, ex->id);
+    Abandon(ex, nullptr);
+    return;
+  }
+  if (len == 0 || ex->discard) {
+    // Nothing for JS (HTTP/2 carries END_STREAM in an empty DATA frame; a dumped body is
+    // dropped): read on to the end.
+    ex->discard_left -= ex->discard ? len : 0;
     PushBodyTask(ex);
     return;
   }
-  if (ex->discard) {
-    hyper_buf_free(chunk);
-    if (!ex->want_read) {
-      ex->want_read = true;
-      want_read_.push_back(ex->id);
-    }
-    return;
+  // Before its head is delivered the body collects in the head; after, against JS's demand.
+  ChunkList& into = ex->head_emitted ? ex->pending : ex->head->body;
+  into.Append(std::move(chunk));
+  ListForFlush(ex);
+  // Coalesce what else is readable now, up to the limit; more waits for JS to ask.
+  if (!into.full() && (!ex->head_emitted || ex->want_read)) {
+    PushBodyTask(ex);
+    ArmBodyDeadline(ex);
   }
-  if (!ex->head_emitted) {
-    if (!ex->head->first_chunk) {
-      ex->head->first_chunk.reset(chunk);
-      // Read on while the head waits for delivery: if the body's end is already buffered
-      // (the common small-response case) the head event carries "ended" too, and the whole
-      // exchange costs one crossing into JS. At most one chunk is read ahead of JS.
-      PushBodyTask(ex);
-      return;
-    }
-    EmitHead(ex);  // a second chunk: the head goes first, then this chunk as data
-  }
-  Event ev{EventKind::kData, this, ex->id};
-  ev.chunk.reset(chunk);
-  Emit(std::move(ev));
 }
 
 void Connection::OnBodyEnd(Exchange* ex) {
   ex->body.reset();
-  if (!ex->head_emitted) {
-    ex->head->ended = true;
-    EmitHead(ex);
-  } else {
-    Emit(Event{EventKind::kEnd, this, ex->id});
+  ex->ended = true;
+  if (ex->head && !ex->head_emitted) ex->head->ended = true;
+  FinishOnWire(ex);
+  ListForFlush(ex);
+}
+
+void Connection::ListForFlush(Exchange* ex) {
+  if (ex->flush_listed) return;
+  ex->flush_listed = true;
+  to_flush_.push_back(ex->id);
+}
+
+// End of a drive: heads, the body bytes JS asked for (one coalesced Buffer per exchange), ends.
+void Connection::FlushDeliveries() {
+  if (to_flush_.empty()) return;
+  std::vector<uint64_t> ids;
+  ids.swap(to_flush_);
+  for (uint64_t id : ids) {
+    Exchange* ex = Find(id);
+    if (!ex) continue;
+    ex->flush_listed = false;
+    if (ex->detached) continue;
+    if (ex->head && !ex->head_emitted) {
+      bool complete = ex->head->ended;
+      EmitHead(ex);
+      if (complete) {
+        RemoveExchange(id);
+        continue;
+      }
+    }
+    if (ex->want_read && !ex->pending.empty()) {
+      ex->want_read = false;
+      Event ev{protocol::kData, this, id};
+      ev.data = std::move(ex->pending);
+      if (wrap_) driver_->Push(std::move(ev));
+    }
+    if (ex->ended && ex->pending.empty()) {
+      Emit(protocol::kEnd, id);
+      RemoveExchange(id);
+    }
   }
-  RemoveExchange(ex->id);
+}
+
+void Connection::StopSending() {
+  if (policy_->stopped()) return;
+  policy_->StopSending();
+  Emit(protocol::kDraining);
+}
+
+// ---------------------------------------------------------------- exchange lifecycle
+
+// hyper is done with a sent exchange: the policy may let the next request go.
+void Connection::FinishOnWire(Exchange* ex) {
+  if (!ex->sent || ex->finished_on_wire) return;
+  ex->finished_on_wire = true;
+  policy_->OnFinished(ex->id);
+  ++exchanges_done_;
+  last_done_ms_ = Now();
 }
 
 void Connection::FailExchange(Exchange* ex, ErrorInfo info) {
+  FinishOnWire(ex);
   if (ex->aborted) {  // JS already settled it (abort, or its own body stream failed)
     RemoveExchange(ex->id);
     return;
@@ -882,114 +857,79 @@ void Connection::FailExchange(Exchange* ex, ErrorInfo info) {
   if (ex->fail_reason) info = *ex->fail_reason;
   if (ex->head && !ex->head_emitted) EmitHead(ex);
   info.request_sent = ex->sent && bytes_written_ > ex->written_at_send;
-  Event ev{EventKind::kRequestError, this, ex->id};
-  ev.error = std::make_unique<ErrorInfo>(std::move(info));
-  Emit(std::move(ev));
+  Emit(protocol::kRequestError, ex->id, std::make_unique<ErrorInfo>(std::move(info)));
   RemoveExchange(ex->id);
 }
 
-void Connection::EmitHead(Exchange* ex) {
-  Event ev{EventKind::kResponse, this, ex->id};
-  ex->head->read_outstanding = ex->body_task;
-  ev.head = std::move(ex->head);
-  ex->head_emitted = true;
-  Emit(std::move(ev));
-}
-
-void Connection::EmitPendingHeads() {
-  for (uint64_t id : pending_heads_) {
-    auto it = exchanges_.find(id);
-    if (it != exchanges_.end() && !it->second->head_emitted && it->second->head) EmitHead(it->second.get());
+// Give up a sent exchange. `report`: the error JS should see (a timeout), or nullptr when JS
+// has settled it already (abort).
+void Connection::Abandon(Exchange* ex, const ErrorInfo* report) {
+  if (report) {
+    if (ex->head && !ex->head_emitted) EmitHead(ex);
+    ErrorInfo info = *report;
+    info.request_sent = true;
+    Emit(protocol::kRequestError, ex->id, std::make_unique<ErrorInfo>(std::move(info)));
   }
-  pending_heads_.clear();
-}
-
-void Connection::RemoveExchange(uint64_t id) {
-  auto it = exchanges_.find(id);
-  if (it == exchanges_.end()) return;
-  // Never free a body that an outstanding body_data task borrows; those only go away with
-  // the executor (Teardown frees the executor before the exchanges).
-  if (it->second->body_task && exec_) return;
-  if (opts_.http2 && it->second->sent && in_flight_ > 0) --in_flight_;
-  if (it->second->sent) {
-    ++exchanges_done_;
-    last_done_ms_ = Now();
+  ex->aborted = true;
+  if (policy_->KeepsConnectionOnAbandon()) {
+    Detach(ex);
+    UpdateBusy();
+    driver_->MarkDirty(this);
+    return;
   }
-  exchanges_.erase(it);
-  if (active_ == id) active_ = 0;
+  RequestDestroy(ClosedError(report ? "the connection was closed after another request on it timed out"
+                                    : "the connection was closed because a request on it was aborted"));
 }
 
-size_t Connection::LiveExchanges() const {
-  // Abandoned HTTP/2 streams wait only for hyper to hand back what it owes; they neither keep
-  // the process alive nor hold up close().
-  size_t n = 0;
-  for (auto& kv : exchanges_) n += kv.second->detached ? 0 : 1;
-  return n;
-}
-
-void Connection::DetachExchange(Exchange* ex) {
-  // HTTP/2 can drop one stream: freeing its response body sends RST_STREAM(CANCEL); failing its
+void Connection::Detach(Exchange* ex) {
+  // HTTP/2 drops one stream: freeing its response body sends RST_STREAM(CANCEL); failing its
   // upload resets it. A pending send or body_data task cannot be cancelled: mark the exchange and
   // free what it returns (hyper-c-api.md §2.3).
   ex->detached = true;
-  ex->aborted = true;
-  ex->deadline = 0;
-  ex->continue_deadline = 0;
+  ex->deadlines = Deadlines{};
+  ex->pending.Clear();
   if (ex->upload) ex->upload->Fail();
-  if (ex->body && !ex->body_task) {
+  FinishOnWire(ex);
+  if (!ex->body_task) {
     ex->body.reset();
     RemoveExchange(ex->id);
   }
 }
 
-void Connection::Emit(Event&& ev) {
-  if (wrap_ == nullptr) return;  // nobody is listening any more
-  driver_->Push(std::move(ev));
+void Connection::RemoveExchange(uint64_t id) {
+  auto it = exchanges_.find(id);
+  if (it == exchanges_.end()) return;
+  Exchange* ex = it->second.get();
+  FinishOnWire(ex);
+  // Never free a body that an outstanding body_data task borrows; the task's result frees it
+  // (or the executor goes first, in Teardown).
+  if (ex->body_task && exec_) {
+    ex->detached = true;
+    return;
+  }
+  exchanges_.erase(it);
 }
 
-// ---------------------------------------------------------------- interest, liveness, teardown
-
-void Connection::UpdateInterest() {
-  if (!poll_open_ || torn_down_ || state_ == State::kConnecting) return;
-  int want = 0;
-  // During the TLS handshake the handshake itself is the reader (hyper holds no wakers yet).
-  if (read_waker_.Armed() || state_ == State::kTlsHandshaking) want |= UV_READABLE | UV_DISCONNECT;
-  if (write_waker_.Armed() || (tls_ && tls_->HasPendingOutput())) want |= UV_WRITABLE;
-  if (want == interest_) return;
-  if (want) {
-    int r = uv_poll_start(&poll_, want, OnPoll);
-    if (r != 0 && !saved_errno_) {
-      saved_errno_ = r;
-      errno_syscall_ = "poll";
-    }
-  } else {
-    uv_poll_stop(&poll_);
-  }
-  interest_ = want;
+size_t Connection::LiveExchanges() const {
+  // Abandoned streams wait only for hyper to hand back what it owes; they neither keep the
+  // process alive nor hold up close().
+  size_t n = 0;
+  for (auto& kv : exchanges_) n += kv.second->detached ? 0 : 1;
+  return n;
 }
 
-void Connection::UpdateBusy() {
-  // Busy = JS may be awaiting something from this connection (connect, a response, a body
-  // chunk, close). JS promises form garbage cycles through the owner unless we pin it.
-  bool busy = !torn_down_ && (connecting() || LiveExchanges() > 0 || close_requested_ || destroy_requested_);
-  if (busy == busy_) return;
-  busy_ = busy;
-  // While work is in flight the JS owner is pinned and the socket keeps the loop alive;
-  // an idle keep-alive connection holds neither (it can be collected, the process can exit).
-  if (busy) {
-    PinOwner();
-    if (poll_open_) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_));
-  } else {
-    UnpinOwner();
-    if (poll_open_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-  }
+void Connection::EmitHead(Exchange* ex) {
+  Event ev{protocol::kResponse, this, ex->id};
+  ev.head = std::move(ex->head);
+  ex->head_emitted = true;
+  if (wrap_) driver_->Push(std::move(ev));
 }
 
 void Connection::EmitDrains() {
   if (!drain_noted_) return;
   drain_noted_ = false;
   for (auto& cell : uploads_) {
-    if (cell->TakeDrain()) Emit(Event{EventKind::kDrain, this, cell->id()});
+    if (cell->TakeDrain()) Emit(protocol::kDrain, cell->id());
   }
 }
 
@@ -998,8 +938,8 @@ void Connection::SweepUploads() {
     if ((*it)->finished()) {
       // hyper is done with the cell; the exchange (still waiting for its response, perhaps)
       // must not keep pointing at it.
-      auto ex = exchanges_.find((*it)->id());
-      if (ex != exchanges_.end() && ex->second->upload == it->get()) ex->second->upload = nullptr;
+      Exchange* ex = Find((*it)->id());
+      if (ex && ex->upload == it->get()) ex->upload = nullptr;
       it = uploads_.erase(it);
     } else {
       ++it;
@@ -1007,75 +947,72 @@ void Connection::SweepUploads() {
   }
 }
 
+void Connection::Emit(protocol::Event kind, uint64_t id, std::unique_ptr<ErrorInfo> error) {
+  if (wrap_ == nullptr) return;  // nobody is listening any more
+  Event ev{kind, this, id};
+  ev.error = std::move(error);
+  driver_->Push(std::move(ev));
+}
+
+// ---------------------------------------------------------------- errors and teardown
+
+ErrorInfo Connection::ErrorFromTask(hyper_error* err) {
+  ErrorInfo info = ErrorFromHyper(err);
+  if (const ErrorInfo* f = transport_ ? transport_->failure() : nullptr) {
+    info.tls_code = f->tls_code;
+    info.message = f->message;
+    return info.WithErrno(f->sys_errno, f->syscall.c_str());
+  }
+  return info.WithErrno(saved_errno_, errno_syscall_);
+}
+
+// "The connection closed" with the socket error behind it, if any.
+ErrorInfo Connection::ClosedError(const char* message) const {
+  return ErrorInfo::Local("ERR_CONNECTION_CLOSED", message).WithErrno(saved_errno_, errno_syscall_);
+}
+
 void Connection::Teardown(bool silent, const ErrorInfo* why) {
-  if (torn_down_) return;
-  torn_down_ = true;
-  poisoned_ = true;
+  if (closed()) return;
   bool clean = why == nullptr && !saved_errno_ && !peer_eof_ && state_ == State::kReady;
-  state_ = State::kClosed;
-  if (poll_open_) uv_poll_stop(&poll_);
+  state_ = State::kClosed;  // poisons the IO callbacks
+  if (poll_hold_) uv_poll_stop(&poll_);
   interest_ = 0;
   // Order matters: the executor first (drops every task, and with them hyper's io and every
   // borrow of our bodies), then the objects we own, then the socket.
   exec_.reset();
   client_.reset();
-  if (tls_ && clean) tls_->Shutdown(sock_);  // close_notify, best effort, never blocks
+  if (clean && transport_) transport_->Shutdown();  // close_notify, best effort, never blocks
   if (!silent) {
-    ErrorInfo base;
-    if (why) {
-      base = *why;
-    } else {
-      base.local_code = "ERR_CONNECTION_CLOSED";
-      base.message = "the connection was closed";
-      if (saved_errno_) {
-        base.sys_errno = saved_errno_;
-        base.syscall = errno_syscall_;
-      }
-    }
-    // Fail in request order: queued requests first were issued earlier than nothing, but the
-    // active one (if any) was issued before all queued ones.
+    ErrorInfo base = why ? *why : ClosedError("the connection was closed");
+    // Fail in request order (ids grow with each request()).
     std::vector<uint64_t> ids;
-    if (active_) ids.push_back(active_);
-    for (auto& kv : exchanges_) {
-      if (kv.first != active_) ids.push_back(kv.first);
-    }
+    for (auto& kv : exchanges_) ids.push_back(kv.first);
     std::sort(ids.begin(), ids.end());
     for (uint64_t id : ids) {
-      auto it = exchanges_.find(id);
-      if (it == exchanges_.end()) continue;
-      it->second->body_task = false;
-      FailExchange(it->second.get(), base);
+      Exchange* ex = Find(id);
+      if (!ex || ex->detached) continue;
+      ex->body_task = false;
+      FailExchange(ex, base);
     }
-    Event ev{EventKind::kClosed, this};
-    if (why) ev.error = std::make_unique<ErrorInfo>(*why);
-    Emit(std::move(ev));
+    Emit(protocol::kClosed, 0, why ? std::make_unique<ErrorInfo>(*why) : nullptr);
   }
   exchanges_.clear();
   queue_.clear();
   want_read_.clear();
-  pending_heads_.clear();
-  active_ = 0;
+  to_flush_.clear();
   uploads_.clear();
   read_waker_.Clear();
   write_waker_.Clear();
   UpdateBusy();
-  if (timer_open_) {
+  if (timer_hold_) {
     uv_timer_stop(&timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnTimerClosed);
   }
-  if (poll_open_) {
+  if (poll_hold_) {
     uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnPollClosed);
   } else {
     sock_.Close();
   }
-}
-
-void Connection::OnPollClosed(uv_handle_t* h) {
-  auto* c = static_cast<Connection*>(h->data);
-  c->sock_.Close();
-  c->poll_open_ = false;
-  c->driver_->addon()->HandleClosed(1);
-  c->Unref();
 }
 
 }  // namespace nodehyper

@@ -1,6 +1,7 @@
 // Connection: one socket + one uv_poll_t + one hyper_executor + one hyper_clientconn.
-// hyper's IO callbacks read/write the non-blocking socket and park wakers; uv_poll readiness
-// wakes them and drives the executor until it has nothing left to run.
+// hyper's IO callbacks read/write through the connection's Transport (plain, or TLS over plain)
+// and park wakers; uv_poll readiness wakes them and drives the executor until it has nothing
+// left to run. How requests share the connection (HTTP/1 vs HTTP/2) is the SendPolicy's.
 #pragma once
 
 #include <deque>
@@ -10,6 +11,8 @@
 
 #include "common.h"
 #include "exchange.h"
+#include "protocol.h"
+#include "send_policy.h"
 #include "tls.h"
 #include "transport.h"
 
@@ -17,7 +20,6 @@ namespace nodehyper {
 
 class Driver;
 class ConnectionWrap;
-struct Event;
 
 class Connection {
  public:
@@ -34,44 +36,47 @@ class Connection {
     std::string verify_host;  // name or IP the certificate must match
     std::string session_key;  // session cache key (servername:port)
   };
-  enum class State { kNew, kConnecting, kTlsHandshaking, kHandshaking, kReady, kClosed };
-
-  // After a TLS handshake: what was negotiated (empty strings for cleartext).
-  struct TlsInfo {
-    bool tls = false;
-    std::string alpn, version, cipher, authorization_error;
-    bool session_reused = false;
-  };
-  TlsInfo GetTlsInfo() const;
+  // kSecuring: the transport's own handshake (TLS) before hyper's.
+  enum class State { kNew, kConnecting, kSecuring, kHandshaking, kReady, kClosed };
 
   Connection(Driver* driver, napi_env env, napi_value owner, const Options& opts, ConnectionWrap* wrap);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
+  // Memory is reference counted (RefPtr): the JS wrapper, each open uv handle, each queued
+  // event, the dirty list, and a callback or drive that is running.
   void Ref() { ++refs_; }
-  void Unref();
+  void Unref() {
+    if (--refs_ == 0) delete this;
+  }
 
   // ---- intents from JS (never run inside hyper; they record, wake and mark dirty) ----
-  // Returns 0 or a positive errno; *syscall names the failing call.
-  int StartTcp(int family, const std::string& address, int port, const char** syscall);
-  int StartUnix(const std::string& path, const char** syscall);
+  // false with *err when the connect could not even start.
+  bool StartTcp(int family, const std::string& address, int port, ErrorInfo* err);
+  bool StartUnix(const std::string& path, ErrorInfo* err);
   void Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCell> upload);
   void WantRead(uint64_t id);
   // Upload intents. Write returns 1 (queued), 0 (queued, wait for a drain event), -1 (gone).
   int WriteUpload(uint64_t id, const uint8_t* data, size_t len);
   void EndUpload(uint64_t id);
   void FailUpload(uint64_t id);
-  // Abort one request: 0 = it was still queued (removed; the connection is fine), 1 = it was on
-  // the wire (the connection is destroyed), 2 = nothing to abort (already finished).
-  int Abort(uint64_t id);
-  void Dump(uint64_t id);
+  // Give up one request: a queued one just leaves; one on the wire is abandoned (HTTP/2 resets
+  // its stream, HTTP/1 closes the connection). JS has already settled it. Returns whether the
+  // connection takes further requests.
+  bool Abort(uint64_t id);
+  // Read and drop the rest of the body; past `limit` bytes give the exchange up instead (JS
+  // hears the end either way).
+  void Dump(uint64_t id, uint64_t limit);
   void RequestClose();                 // graceful: finish queued and in-flight work, then close
   void RequestDestroy(ErrorInfo why);  // forced: fail everything now
   void DetachWrap();                   // the JS handle was collected
   void Shutdown();                     // environment teardown: no JS, close handles
 
-  // Internal state for diagnostics and tests.
-  std::string DebugState() const;
+  Transport::Security security() const { return security_; }
+  bool http2() const { return policy_->http2(); }
+  bool closed() const { return state_ == State::kClosed; }
+  // Whether a new request can still be queued here (not closed, not being destroyed).
+  bool accepting() const { return !poisoned() && !policy_->stopped(); }
 
   // ---- driver side ----
   void Drive();
@@ -80,14 +85,9 @@ class Connection {
   void UnpinOwner();
   bool dirty() const { return dirty_; }
   void set_dirty(bool d) { dirty_ = d; }
-  bool poisoned() const { return poisoned_; }
-  bool http2() const { return opts_.http2; }
+  // IO callbacks fail from now on: every task of this connection resolves (destroy, teardown).
+  bool poisoned() const { return ending_ == Ending::kForced || state_ == State::kClosed; }
   void NoteDrain() { drain_noted_ = true; }
-  State state() const { return state_; }
-  // TCP connect, TLS handshake or hyper handshake still under way (the connect timeout runs).
-  bool connecting() const {
-    return state_ == State::kConnecting || state_ == State::kTlsHandshaking || state_ == State::kHandshaking;
-  }
 
   // hyper IO callbacks
   static size_t OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept;
@@ -97,61 +97,80 @@ class Connection {
 
  private:
   ~Connection();
+  // connect -> transport handshake -> hyper handshake
+  bool StartPoll(ErrorInfo* err);
+  void FinishConnect();
+  void AdvanceSetup();
+  void StartHandshake();
+  void FailConnect(const ErrorInfo& info);
+  bool connecting() const {
+    return state_ == State::kConnecting || state_ == State::kSecuring || state_ == State::kHandshaking;
+  }
+  // readiness and deadlines
   static void OnPoll(uv_poll_t* h, int status, int events);
   static void OnPollClosed(uv_handle_t* h);
   static void OnTimer(uv_timer_t* h);
   static void OnTimerClosed(uv_handle_t* h);
+  void OnPollError(int status);
+  void OnReady(int events);
+  void OnConnectDeadline();
+  void ExpireExchanges(uint64_t now);
   void ArmTimer();
-  void EmitDrains();
   uint64_t Now();
-  int StartPoll();
-  void FinishConnect();
-  void FailConnect(const ErrorInfo& info);
-  void StartHandshake();
-  void StartTls();
-  void DriveTls();
-  long IoRecv(uint8_t* buf, size_t len, int* err);
-  long IoSend(const uint8_t* buf, size_t len, int* err);
-  void StartPendingWork();
-  bool PollExecutor(int* budget);
-  void HandleTask(hyper_task* task);
-  void OnResponse(Exchange* ex, hyper_response* resp);
-  void PushBodyTask(Exchange* ex);
-  void OnBodyChunk(Exchange* ex, hyper_buf* chunk);
-  void OnBodyEnd(Exchange* ex);
-  void FailExchange(Exchange* ex, ErrorInfo info);
-  void EmitHead(Exchange* ex);
-  void EmitPendingHeads();
-  void RemoveExchange(uint64_t id);
-  void DetachExchange(Exchange* ex);  // HTTP/2: give up one stream, keep the connection
-  size_t LiveExchanges() const;
-  uint32_t in_flight_ = 0;            // HTTP/2: streams sent and not finished
   void UpdateInterest();
   void UpdateBusy();
+  void NoteIoError(int err, const char* syscall);
+  // the drive loop
+  void StartPendingWork();
+  void Send(Exchange* ex);
+  bool PollExecutor(int* budget);
+  void HandleTask(hyper_task* task);
+  void OnSendDone(Exchange* ex, hyper_task_return_type type, void* value, hyper_error* err);
+  void OnBodyDone(Exchange* ex, hyper_task_return_type type, void* value, hyper_error* err);
+  void OnResponse(Exchange* ex, hyper_response* resp);
+  void OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk);
+  void OnBodyEnd(Exchange* ex);
+  void PushBodyTask(Exchange* ex);
+  void ArmBodyDeadline(Exchange* ex);
+  void StopSending();
+  void FlushDeliveries();
+  void ListForFlush(Exchange* ex);
+  // exchange lifecycle
+  Exchange* Find(uint64_t id);
+  void FinishOnWire(Exchange* ex);
+  void FailExchange(Exchange* ex, ErrorInfo info);
+  void Abandon(Exchange* ex, const ErrorInfo* report);
+  void Detach(Exchange* ex);
+  void RemoveExchange(uint64_t id);
+  size_t LiveExchanges() const;
+  void EmitHead(Exchange* ex);
+  void EmitDrains();
   void SweepUploads();
+  // errors
+  ErrorInfo ErrorFromTask(hyper_error* err);
+  ErrorInfo ClosedError(const char* message) const;
   void Teardown(bool silent, const ErrorInfo* why);
-  ErrorInfo ErrorFromTask(hyper_error* err, const char* syscall);
-  void PushEvent(int kind, uint64_t id);
-  void Emit(Event&& ev);
+  void Emit(protocol::Event kind, uint64_t id = 0, std::unique_ptr<ErrorInfo> error = nullptr);
 
-  Driver* driver_;
+  RefPtr<Driver> driver_;
   napi_env env_;
   napi_ref owner_ = nullptr;
   ConnectionWrap* wrap_;
   Options opts_;
   State state_ = State::kNew;
-  int refs_ = 1;  // the wrap
+  int refs_ = 0;
 
   Socket sock_;
-  std::unique_ptr<TlsSession> tls_;
-  TlsInfo tls_info_;
+  std::vector<std::unique_ptr<Transport>> layers_;  // bottom (socket) first
+  Transport* transport_ = nullptr;                  // the top layer: what hyper reads and writes
+  Transport::Security security_;
+  std::unique_ptr<SendPolicy> policy_;
   uv_poll_t poll_;
-  bool poll_open_ = false;
-  int interest_ = 0;
   uv_timer_t timer_;
-  bool timer_open_ = false;
+  RefPtr<Connection> poll_hold_;   // the open poll handle keeps the connection alive
+  RefPtr<Connection> timer_hold_;  // likewise the timer
+  int interest_ = 0;
   uint64_t connect_deadline_ = 0;
-  bool drain_noted_ = false;
   WakerSlot read_waker_;
   WakerSlot write_waker_;
 
@@ -159,29 +178,49 @@ class Connection {
   HyperPtr<hyper_clientconn> client_;
 
   std::unordered_map<uint64_t, std::unique_ptr<Exchange>> exchanges_;
-  std::deque<uint64_t> queue_;           // HTTP/1: waiting for the connection to be free
-  uint64_t active_ = 0;                  // HTTP/1: the exchange on the wire (0 = none)
-  std::vector<uint64_t> want_read_;
-  std::vector<uint64_t> pending_heads_;
+  std::deque<uint64_t> queue_;         // waiting for the policy to let them go
+  std::vector<uint64_t> want_read_;    // JS asked for more body
+  std::vector<uint64_t> to_flush_;     // heads, data and ends to deliver at the end of the drive
   std::list<std::unique_ptr<UploadCell>> uploads_;
 
-  int saved_errno_ = 0;
+  int saved_errno_ = 0;  // the first socket error seen (the cause behind hyper's generic errors)
   const char* errno_syscall_ = "";
-  uint64_t bytes_written_ = 0;
-  bool peer_eof_ = false;
-  bool read_ready_ = true;  // false after a recv drained the socket, until poll says readable
-  bool poisoned_ = false;
-  bool conn_task_done_ = false;
-  uint64_t exchanges_done_ = 0;     // completed exchanges (a later send reuses the connection)
-  uint64_t last_done_ms_ = 0;       // loop time of the last completed exchange
-  bool close_requested_ = false;
-  bool destroy_requested_ = false;
   ErrorInfo destroy_reason_;
-  bool torn_down_ = false;
+  uint64_t bytes_written_ = 0;
+  uint64_t exchanges_done_ = 0;  // completed exchanges (a later send reuses the connection)
+  uint64_t last_done_ms_ = 0;    // loop time of the last completed exchange
+  enum class Ending { kNone, kGraceful, kForced };  // close() / destroy() requested
+  Ending ending_ = Ending::kNone;
+  bool peer_eof_ = false;
   bool driving_ = false;
   bool redrive_ = false;
   bool dirty_ = false;
   bool busy_ = false;
+  bool drain_noted_ = false;
+};
+
+// A reference that also pins the connection's JS owner: an event JS has not seen yet keeps both
+// alive (JS may await it through promises nothing else references: a garbage cycle otherwise).
+class OwnerPin {
+ public:
+  explicit OwnerPin(Connection* c) : conn_(c) { conn_->PinOwner(); }
+  OwnerPin(OwnerPin&& o) noexcept = default;
+  OwnerPin& operator=(OwnerPin&& o) noexcept {
+    Release();
+    conn_ = std::move(o.conn_);
+    return *this;
+  }
+  ~OwnerPin() { Release(); }
+  Connection* get() const { return conn_.get(); }
+
+ private:
+  void Release() {
+    if (conn_) {
+      conn_->UnpinOwner();
+      conn_.reset();
+    }
+  }
+  RefPtr<Connection> conn_;
 };
 
 }  // namespace nodehyper

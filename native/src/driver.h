@@ -3,40 +3,15 @@
 // uv handles that drive dirty connections once per loop turn and deliver events to JS.
 #pragma once
 
-#include <vector>
 #include <unordered_set>
+#include <vector>
 
 #include "common.h"
-#include "exchange.h"
+#include "event.h"
 
 namespace nodehyper {
 
 class Addon;
-class Connection;
-
-enum class EventKind : int32_t {
-  kConnected = 1,
-  kConnectError = 2,
-  kResponse = 3,
-  kData = 4,
-  kEnd = 5,
-  kRequestError = 6,
-  kClosed = 7,
-  kDrain = 8,
-  kInformational = 9,
-};
-
-struct Event {
-  Event(EventKind k, Connection* c, uint64_t id = 0) : kind(k), conn(c), request_id(id) {}
-  EventKind kind;
-  Connection* conn;  // holds a reference (Connection::Ref) until delivered
-  uint64_t request_id;
-  std::unique_ptr<ResponseHead> head;
-  HyperPtr<hyper_buf> chunk;
-  std::unique_ptr<ErrorInfo> error;
-};
-
-napi_value ErrorToJs(napi_env env, const ErrorInfo& e);
 
 class Driver {
  public:
@@ -44,11 +19,12 @@ class Driver {
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;
 
-  // Memory is reference counted: the JS wrapper, each connection, and each open uv handle.
+  // Memory is reference counted (RefPtr): the JS wrapper, each connection, each open uv handle.
   void Ref() { ++refs_; }
-  void Unref();
+  void Unref() {
+    if (--refs_ == 0) delete this;
+  }
 
-  napi_env env() const { return env_; }
   Addon* addon() const { return addon_; }
 
   void AddConnection(Connection* c) { connections_.insert(c); }
@@ -82,14 +58,15 @@ class Driver {
   uv_loop_t* loop_ = nullptr;
   uv_idle_t idle_;
   uv_check_t check_;
+  RefPtr<Driver> idle_hold_;   // each open handle keeps the driver alive until its close callback
+  RefPtr<Driver> check_hold_;
   bool idle_active_ = false;
   bool check_active_ = false;
   bool delivering_ = false;
   bool shut_down_ = false;
   bool wrap_detached_ = false;
-  bool handles_closed_ = false;
   int refs_ = 0;
-  std::vector<Connection*> dirty_;
+  std::vector<RefPtr<Connection>> dirty_;
   std::vector<Event> events_;
   std::unordered_set<Connection*> connections_;
 };

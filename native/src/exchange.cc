@@ -1,5 +1,8 @@
 #include "exchange.h"
 
+#include <cctype>
+#include <cstring>
+
 #include "connection.h"
 
 namespace nodehyper {
@@ -51,47 +54,114 @@ int UploadCell::OnData(void* userdata, hyper_context* ctx, hyper_buf** out) noex
   return HYPER_POLL_PENDING;
 }
 
-hyper_request* BuildRequest(const RequestInput& in, std::string* bad_field, int* code) {
+void ChunkList::CopyTo(uint8_t* dest) {
+  for (hyper_buf* b : bufs_) {
+    size_t n = hyper_buf_len(b);
+    std::memcpy(dest, hyper_buf_bytes(b), n);
+    dest += n;
+  }
+  Clear();
+}
+
+void ChunkList::Clear() {
+  for (hyper_buf* b : bufs_) hyper_buf_free(b);
+  bufs_.clear();
+  bytes_ = 0;
+}
+
+hyper_request* BuildRequest(const std::string& head, ErrorInfo* err) {
+  // head = method NUL target (NUL name NUL value)*; JS validated every piece, hyper checks again.
+  auto fail = [err](const std::string& field, hyper_code c) -> hyper_request* {
+    err->local_code = "ERR_INVALID_ARG_VALUE";
+    err->hyper_code = c;
+    err->field = field;
+    err->message = "hyper rejected the request's " + field;
+    return nullptr;
+  };
   HyperPtr<hyper_request> req(hyper_request_new());
-  if (!req) {
-    *bad_field = "request";
-    *code = HYPERE_ERROR;
-    return nullptr;
-  }
-  hyper_code c = hyper_request_set_method(req.get(), reinterpret_cast<const uint8_t*>(in.method.data()), in.method.size());
-  if (c != HYPERE_OK) {
-    *bad_field = "method";
-    *code = c;
-    return nullptr;
-  }
-  c = hyper_request_set_uri(req.get(), reinterpret_cast<const uint8_t*>(in.uri.data()), in.uri.size());
-  if (c != HYPERE_OK) {
-    *bad_field = "path";
-    *code = c;
-    return nullptr;
-  }
+  if (!req) return fail("request", HYPERE_ERROR);
+  const char* p = head.data();
+  const char* end = p + head.size();
+  auto next = [&p, end](const char** start, size_t* len) {
+    *start = p;
+    const char* z = static_cast<const char*>(std::memchr(p, '\0', static_cast<size_t>(end - p)));
+    *len = static_cast<size_t>((z ? z : end) - p);
+    p = z ? z + 1 : end;
+  };
+  const char* s;
+  size_t n;
+  next(&s, &n);
+  hyper_code c = hyper_request_set_method(req.get(), reinterpret_cast<const uint8_t*>(s), n);
+  if (c != HYPERE_OK) return fail("method", c);
+  next(&s, &n);
+  c = hyper_request_set_uri(req.get(), reinterpret_cast<const uint8_t*>(s), n);
+  if (c != HYPERE_OK) return fail("path", c);
   hyper_headers* headers = hyper_request_headers(req.get());
-  for (size_t i = 0; i + 1 < in.headers.size(); i += 2) {
-    const std::string& name = in.headers[i];
-    const std::string& value = in.headers[i + 1];
-    c = hyper_headers_add(headers, reinterpret_cast<const uint8_t*>(name.data()), name.size(),
-                          reinterpret_cast<const uint8_t*>(value.data()), value.size());
-    if (c != HYPERE_OK) {
-      *bad_field = "headers." + name;
-      *code = c;
-      return nullptr;
-    }
+  while (p < end) {
+    const char* name;
+    size_t name_len;
+    next(&name, &name_len);
+    next(&s, &n);
+    c = hyper_headers_add(headers, reinterpret_cast<const uint8_t*>(name), name_len, reinterpret_cast<const uint8_t*>(s), n);
+    if (c != HYPERE_OK) return fail("headers." + std::string(name, name_len), c);
   }
   return req.release();
 }
 
 namespace {
+
+bool EqualsIgnoreCase(const uint8_t* a, size_t n, const char* lower) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!lower[i] || std::tolower(a[i]) != lower[i]) return false;
+  }
+  return lower[n] == '\0';
+}
+
+// Keep-Alive: timeout=N (seconds) -> ms; -1 when there is none.
+int64_t KeepAliveTimeout(const uint8_t* v, size_t n) {
+  static const char kKey[] = "timeout=";
+  for (size_t i = 0; i + 8 <= n; ++i) {
+    size_t k = 0;
+    while (k < 8 && std::tolower(v[i + k]) == kKey[k]) ++k;
+    if (k < 8) continue;
+    int64_t secs = 0;
+    size_t j = i + 8;
+    if (j >= n || !std::isdigit(v[j])) return -1;
+    for (; j < n && std::isdigit(v[j]) && secs < 1000000000; ++j) secs = secs * 10 + (v[j] - '0');
+    return secs * 1000;
+  }
+  return -1;
+}
+
+// Connection: close (a token in the comma-separated list).
+bool HasCloseToken(const uint8_t* v, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) ++i;
+    size_t start = i;
+    while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t') ++i;
+    if (EqualsIgnoreCase(v + start, i - start, "close")) return true;
+  }
+  return false;
+}
+
 int CollectHeader(void* ud, const uint8_t* name, size_t name_len, const uint8_t* value, size_t value_len) noexcept {
-  auto* out = static_cast<std::vector<std::string>*>(ud);
-  out->emplace_back(reinterpret_cast<const char*>(name), name_len);
-  out->emplace_back(reinterpret_cast<const char*>(value), value_len);
+  auto* head = static_cast<ResponseHead*>(ud);
+  std::string& out = head->raw_headers;
+  if (!out.empty()) out.push_back('\0');
+  out.append(reinterpret_cast<const char*>(name), name_len);
+  out.push_back('\0');
+  out.append(reinterpret_cast<const char*>(value), value_len);
+  // The two headers that decide whether a pool may reuse the connection, read here once so the
+  // JS side never has to build a headers object for them.
+  if (name_len == 10 && EqualsIgnoreCase(name, name_len, "keep-alive")) {
+    head->keep_alive_ms = KeepAliveTimeout(value, value_len);
+  } else if (name_len == 10 && EqualsIgnoreCase(name, name_len, "connection") && HasCloseToken(value, value_len)) {
+    head->close = true;
+  }
   return HYPER_ITER_CONTINUE;
 }
+
 }  // namespace
 
 std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp) {
@@ -101,8 +171,8 @@ std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp) {
   const uint8_t* reason = hyper_response_reason_phrase(resp);
   size_t reason_len = hyper_response_reason_phrase_len(resp);
   if (reason && reason_len) head->reason.assign(reinterpret_cast<const char*>(reason), reason_len);
-  head->headers.reserve(16);
-  hyper_headers_foreach(hyper_response_headers(resp), CollectHeader, &head->headers);
+  head->raw_headers.reserve(512);
+  hyper_headers_foreach(hyper_response_headers(resp), CollectHeader, head.get());
   return head;
 }
 

@@ -1,5 +1,6 @@
-// One request/response exchange on a connection, and the upload cell that feeds hyper a
-// request body. Plain C++ state owned by Connection; no JS values live here.
+// One request/response exchange on a connection, the upload cell that feeds hyper a request
+// body, and the response pieces copied out of hyper for delivery. Plain C++ state owned by
+// Connection; no JS values live here.
 #pragma once
 
 #include <deque>
@@ -36,7 +37,6 @@ class UploadCell {
   bool gated() const { return gated_; }
   bool finished() const { return finished_; }
   uint64_t id() const { return id_; }
-  size_t queued_bytes() const { return queued_bytes_; }
   // True once after the queue fell below the low mark while a writer was waiting.
   bool TakeDrain() {
     bool d = drain_pending_;
@@ -61,15 +61,64 @@ class UploadCell {
   bool drain_pending_ = false;
 };
 
+// Response body bytes collected for one delivery: hyper's buffers, copied once into one JS
+// Buffer when delivered. Consecutive chunks of one drive are coalesced here (a server that
+// flushes many tiny chunks costs one crossing into JS per drive, not one per chunk).
+class ChunkList {
+ public:
+  // Most one delivery collects (about what one socket read can yield).
+  static constexpr size_t kCoalesceLimit = 64 * 1024;
+
+  ChunkList() = default;
+  ChunkList(ChunkList&& o) noexcept : bufs_(std::move(o.bufs_)), bytes_(o.bytes_) { o.bytes_ = 0; }
+  ChunkList& operator=(ChunkList&& o) noexcept {
+    Clear();
+    bufs_ = std::move(o.bufs_);
+    bytes_ = o.bytes_;
+    o.bytes_ = 0;
+    return *this;
+  }
+  ~ChunkList() { Clear(); }
+
+  void Append(HyperPtr<hyper_buf> b) {
+    bytes_ += hyper_buf_len(b.get());
+    bufs_.push_back(b.release());
+  }
+  bool empty() const { return bufs_.empty(); }
+  bool full() const { return bytes_ >= kCoalesceLimit; }
+  size_t bytes() const { return bytes_; }
+  // Copies everything into `dest` (bytes() long) and empties the list.
+  void CopyTo(uint8_t* dest);
+  void Clear();
+
+ private:
+  std::vector<hyper_buf*> bufs_;
+  size_t bytes_ = 0;
+};
+
 // Response head copied out of hyper inside the drive loop; turned into JS at delivery.
 struct ResponseHead {
   uint16_t status = 0;
   int version = 0;
   std::string reason;
-  std::vector<std::string> headers;  // name, value, name, value... (wire case and order)
-  HyperPtr<hyper_buf> first_chunk;
-  bool ended = false;
-  bool read_outstanding = false;  // a body_data task is already pending for the next chunk
+  std::string raw_headers;  // names and values in wire case and order, joined by NUL
+  int64_t keep_alive_ms = -1;  // Keep-Alive: timeout=N (-1 when absent)
+  bool close = false;          // Connection: close
+  ChunkList body;              // body bytes that arrived with the head
+  bool ended = false;          // ... and the body ended with them
+};
+
+// Per-exchange deadlines on the loop clock (0 = not armed).
+struct Deadlines {
+  uint64_t headers_timeout = 0;  // ms from send to the response head (0 = none)
+  uint64_t body_timeout = 0;     // ms a body read may wait for data (0 = none)
+  uint64_t continue_wait = 0;    // Expect: 100-continue: how long to hold the body back
+  uint64_t response = 0;         // when the pending head or body read times out
+  bool response_is_head = true;  // which of the two `response` is
+  uint64_t continue_at = 0;      // when to send a held-back body anyway
+  uint64_t Next() const {
+    return response && continue_at ? (response < continue_at ? response : continue_at) : (response | continue_at);
+  }
 };
 
 struct Exchange {
@@ -77,25 +126,24 @@ struct Exchange {
   uint64_t id;
   HyperPtr<hyper_request> request;  // held until sent
   HyperPtr<hyper_body> body;         // response body, after the head arrived
-  std::unique_ptr<ResponseHead> head;
-  bool sent = false;
-  bool body_task = false;   // a hyper_body_data task is outstanding (body is borrowed)
-  bool want_read = false;   // JS asked for the next chunk
-  bool discard = false;     // JS dumps the body: read and drop without events
-  bool head_emitted = false;
-  bool aborted = false;      // JS gave up on it: fail silently
-  bool detached = false;     // HTTP/2: abandoned stream; free what arrives, emit nothing
-  uint64_t written_at_send = 0;
-  UploadCell* upload = nullptr;  // owned by Connection::uploads_
-  // Timeouts (ms, 0 = none) and their deadlines on the loop clock (0 = not armed).
-  uint64_t headers_timeout = 0;
-  uint64_t body_timeout = 0;
-  uint64_t deadline = 0;
-  int deadline_kind = 0;  // 1 = headers, 2 = body
-  uint64_t continue_wait = 0;      // Expect: 100-continue: how long to hold the body back
-  uint64_t continue_deadline = 0;  // when to send the body anyway
-  bool want_informational = false;
+  std::unique_ptr<ResponseHead> head;  // until delivered
+  ChunkList pending;                 // body bytes read after the head, not delivered yet
+  UploadCell* upload = nullptr;      // owned by Connection::uploads_
+  Deadlines deadlines;
   std::unique_ptr<ErrorInfo> fail_reason;  // set by a timeout: reported instead of the generic reason
+  uint64_t written_at_send = 0;
+  uint64_t discard_left = 0;      // dump: bytes still to drop before giving the exchange up
+  bool sent = false;
+  bool finished_on_wire = false;  // hyper is done with it (body ended or failed)
+  bool ended = false;             // the body ended; `pending` is the last of it
+  bool body_task = false;         // a hyper_body_data task is outstanding (body is borrowed)
+  bool want_read = false;         // JS asked for more body
+  bool discard = false;           // JS dumps the body: read and drop without events
+  bool head_emitted = false;
+  bool flush_listed = false;      // in Connection::to_flush_
+  bool aborted = false;           // JS gave up on it: fail silently
+  bool detached = false;          // abandoned: free what hyper hands back, emit nothing
+  bool want_informational = false;
   // Stable userdata for hyper's on_informational callback.
   struct InfoCtx {
     Connection* conn;
@@ -103,13 +151,9 @@ struct Exchange {
   } info{nullptr, 0};
 };
 
-// Builds a hyper_request from JS input. Returns nullptr and sets *bad_field / *code on failure.
-struct RequestInput {
-  std::string method;
-  std::string uri;
-  std::vector<std::string> headers;  // flat name/value pairs
-};
-hyper_request* BuildRequest(const RequestInput& in, std::string* bad_field, int* code);
+// Builds a hyper_request from `head`: method, target and header names and values, joined by
+// NUL. nullptr on failure, with `err` naming the rejected field (ERR_INVALID_ARG_VALUE).
+hyper_request* BuildRequest(const std::string& head, ErrorInfo* err);
 
 // Copies a hyper response head (status, version, reason, headers in wire order).
 std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp);

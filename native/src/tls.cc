@@ -232,7 +232,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsConfig& cfg, std::string
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
   if (cfg.session_cache) {
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-    SSL_CTX_sess_set_new_cb(c, TlsSession::OnNewSession);
+    SSL_CTX_sess_set_new_cb(c, TlsTransport::OnNewSession);
   } else {
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   }
@@ -251,15 +251,15 @@ SSL_SESSION* TlsContext::FindSession(const std::string& key) const {
   return it == sessions_.end() ? nullptr : it->second.get();
 }
 
-// ---------------------------------------------------------------- TlsSession
+// ---------------------------------------------------------------- TlsTransport
 
-TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx) : ctx_(std::move(ctx)) {}
+TlsTransport::TlsTransport(std::shared_ptr<TlsContext> ctx, Transport& inner) : ctx_(std::move(ctx)), inner_(inner) {}
 
-TlsSession::~TlsSession() {
+TlsTransport::~TlsTransport() {
   if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
 }
 
-bool TlsSession::Init(const std::string& servername, const std::string& verify_host, const std::string& session_key) {
+bool TlsTransport::Init(const std::string& servername, const std::string& verify_host, const std::string& session_key) {
   ERR_clear_error();
   ssl_.reset(SSL_new(ctx_->ctx()));
   rbio_ = BIO_new(BIO_s_mem());
@@ -299,15 +299,15 @@ bool TlsSession::Init(const std::string& servername, const std::string& verify_h
   return true;
 }
 
-int TlsSession::OnNewSession(SSL* ssl, SSL_SESSION* session) {
-  auto* t = static_cast<TlsSession*>(SSL_get_app_data(ssl));
+int TlsTransport::OnNewSession(SSL* ssl, SSL_SESSION* session) {
+  auto* t = static_cast<TlsTransport*>(SSL_get_app_data(ssl));
   if (!t || t->session_key_.empty() || !t->ctx_->session_cache()) return 0;
   if (SSL_get_verify_result(ssl) != X509_V_OK) return 0;  // only resume verified sessions
   t->ctx_->StoreSession(t->session_key_, session);
   return 1;  // we keep the reference
 }
 
-void TlsSession::Fail(int ssl_error, int sys_err) {
+void TlsTransport::Fail(int ssl_error, int sys_err) {
   failed_ = true;
   error_ = ErrorInfo{};
   if (sys_err) {
@@ -340,18 +340,15 @@ void TlsSession::Fail(int ssl_error, int sys_err) {
   error_.message = "TLS failure (SSL error " + std::to_string(ssl_error) + ")";
 }
 
-long TlsSession::Fill(Socket& s, bool* read_ready, int* err) noexcept {
-  long n = s.Recv(tl_in, kChunk, err);
-  if (n > 0) {
-    if (static_cast<size_t>(n) < kChunk) *read_ready = false;  // short read: drained for now
-    BIO_write(rbio_, tl_in, static_cast<int>(n));
-    return n;
-  }
-  if (n < 0 && *err == EAGAIN) *read_ready = false;
+long TlsTransport::Fill(int* err) noexcept {
+  long n = inner_.Read(tl_in, kChunk, err);
+  if (n > 0) BIO_write(rbio_, tl_in, static_cast<int>(n));
   return n;
 }
 
-TlsSession::Step TlsSession::Handshake(Socket& s, bool* read_ready) {
+TlsTransport::Step TlsTransport::Handshake() noexcept {
+  Step below = inner_.Handshake();
+  if (below != Step::kDone) return below;
   for (;;) {
     ClearErrorsBeforeIo();
     int r = SSL_do_handshake(ssl_.get());
@@ -360,11 +357,11 @@ TlsSession::Step TlsSession::Handshake(Socket& s, bool* read_ready) {
       Fail(e, 0);
       // Send the alert OpenSSL queued (e.g. bad_certificate) so the server sees why.
       int ferr = 0;
-      Flush(s, &ferr);
+      Flush(&ferr);
       return Step::kError;
     }
     int ferr = 0;
-    if (!Flush(s, &ferr) && ferr != EAGAIN) {
+    if (!Flush(&ferr) && ferr != EAGAIN) {
       Fail(0, ferr);
       error_.syscall = "write";
       return Step::kError;
@@ -389,7 +386,7 @@ TlsSession::Step TlsSession::Handshake(Socket& s, bool* read_ready) {
       return Step::kDone;
     }
     int rerr = 0;
-    long m = Fill(s, read_ready, &rerr);
+    long m = Fill(&rerr);
     if (m > 0) continue;
     if (m == 0) {
       Fail(0, ECONNRESET);
@@ -402,14 +399,14 @@ TlsSession::Step TlsSession::Handshake(Socket& s, bool* read_ready) {
   }
 }
 
-long TlsSession::Read(Socket& s, uint8_t* buf, size_t len, bool* read_ready, int* err) noexcept {
+long TlsTransport::Read(uint8_t* buf, size_t len, int* err) noexcept {
   for (;;) {
     ClearErrorsBeforeIo();
     size_t n = 0;
     int r = SSL_read_ex(ssl_.get(), buf, len, &n);
     if (BIO_ctrl_pending(wbio_) > 0) {  // post-handshake replies (key update); best effort now
       int ferr = 0;
-      if (!Flush(s, &ferr) && ferr != EAGAIN) {
+      if (!Flush(&ferr) && ferr != EAGAIN) {
         *err = ferr;
         return -1;
       }
@@ -425,11 +422,7 @@ long TlsSession::Read(Socket& s, uint8_t* buf, size_t len, bool* read_ready, int
     // Many servers close without close_notify; hyper's framing decides whether that was a
     // complete message (as with plain TCP).
     if (eof_) return 0;
-    if (!*read_ready) {
-      *err = EAGAIN;
-      return -1;
-    }
-    long m = Fill(s, read_ready, err);
+    long m = Fill(err);  // EAGAIN without a syscall while the layer below is drained
     if (m > 0) continue;
     if (m == 0) {
       eof_ = true;
@@ -439,8 +432,8 @@ long TlsSession::Read(Socket& s, uint8_t* buf, size_t len, bool* read_ready, int
   }
 }
 
-long TlsSession::Write(Socket& s, const uint8_t* buf, size_t len, int* err) noexcept {
-  if (!Flush(s, err)) return -1;
+long TlsTransport::Write(const uint8_t* buf, size_t len, int* err) noexcept {
+  if (!Flush(err)) return -1;
   size_t chunk = len > kMaxPlaintextPerWrite ? kMaxPlaintextPerWrite : len;
   size_t n = 0;
   ClearErrorsBeforeIo();
@@ -451,17 +444,18 @@ long TlsSession::Write(Socket& s, const uint8_t* buf, size_t len, int* err) noex
     return -1;
   }
   int ferr = 0;
-  if (!Flush(s, &ferr) && ferr != EAGAIN) {
+  if (!Flush(&ferr) && ferr != EAGAIN) {
     *err = ferr;
     return -1;
   }
   return static_cast<long>(n);
 }
 
-bool TlsSession::Flush(Socket& s, int* err) noexcept {
+bool TlsTransport::Flush(int* err) noexcept {
+  if (!inner_.Flush(err)) return false;
   for (;;) {
     if (out_off_ < out_.size()) {
-      long n = s.Send(reinterpret_cast<const uint8_t*>(out_.data()) + out_off_, out_.size() - out_off_, err);
+      long n = inner_.Write(reinterpret_cast<const uint8_t*>(out_.data()) + out_off_, out_.size() - out_off_, err);
       if (n < 0) return false;
       out_off_ += static_cast<size_t>(n);
       if (out_off_ < out_.size()) {
@@ -475,7 +469,7 @@ bool TlsSession::Flush(Socket& s, int* err) noexcept {
     if (pending == 0) return true;
     int take = BIO_read(wbio_, tl_out, static_cast<int>(pending < kChunk ? pending : kChunk));
     if (take <= 0) return true;
-    long n = s.Send(tl_out, static_cast<size_t>(take), err);
+    long n = inner_.Write(tl_out, static_cast<size_t>(take), err);
     if (n < 0) {
       if (*err == EAGAIN) out_.assign(reinterpret_cast<const char*>(tl_out), static_cast<size_t>(take));
       return false;
@@ -488,16 +482,16 @@ bool TlsSession::Flush(Socket& s, int* err) noexcept {
   }
 }
 
-bool TlsSession::HasPendingOutput() const noexcept {
-  return out_off_ < out_.size() || (wbio_ && BIO_ctrl_pending(wbio_) > 0);
+bool TlsTransport::HasPendingOutput() const noexcept {
+  return out_off_ < out_.size() || (wbio_ && BIO_ctrl_pending(wbio_) > 0) || inner_.HasPendingOutput();
 }
 
-bool TlsSession::PeerClosed(Socket& s) noexcept {
+bool TlsTransport::PeerClosed() noexcept {
   if (failed_) return true;
-  bool ready = true;
+  inner_.NoteReadable();  // look at the socket now, whatever the last read said
   int err = 0;
   while (!eof_) {
-    long m = Fill(s, &ready, &err);
+    long m = Fill(&err);
     if (m == 0) eof_ = true;
     if (m <= 0) {
       if (m < 0 && err != EAGAIN) return true;
@@ -515,32 +509,31 @@ bool TlsSession::PeerClosed(Socket& s) noexcept {
   return true;  // close_notify or a failure: use a fresh connection
 }
 
-void TlsSession::Shutdown(Socket& s) noexcept {
+void TlsTransport::Shutdown() noexcept {
   if (failed_ || !ssl_ || !SSL_is_init_finished(ssl_.get())) return;
   ERR_clear_error();
   SSL_shutdown(ssl_.get());
   int err = 0;
-  Flush(s, &err);
+  Flush(&err);
   ERR_clear_error();
 }
 
-std::string TlsSession::alpn() const {
+Transport::Security TlsTransport::Describe() const {
+  Security sec;
+  sec.tls = true;
   const unsigned char* p = nullptr;
   unsigned int len = 0;
   SSL_get0_alpn_selected(ssl_.get(), &p, &len);
-  return p ? std::string(reinterpret_cast<const char*>(p), len) : std::string();
-}
-
-std::string TlsSession::version() const { return SSL_get_version(ssl_.get()); }
-
-std::string TlsSession::cipher() const {
+  if (p) sec.alpn.assign(reinterpret_cast<const char*>(p), len);
+  sec.version = SSL_get_version(ssl_.get());
   const SSL_CIPHER* c = SSL_get_current_cipher(ssl_.get());
-  return c ? SSL_CIPHER_get_name(c) : "";
+  if (c) sec.cipher = SSL_CIPHER_get_name(c);
+  sec.session_reused = SSL_session_reused(ssl_.get()) == 1;
+  sec.authorization_error = AuthorizationError();
+  return sec;
 }
 
-bool TlsSession::session_reused() const { return SSL_session_reused(ssl_.get()) == 1; }
-
-std::string TlsSession::authorization_error() const {
+std::string TlsTransport::AuthorizationError() const {
   if (!SSL_get0_peer_certificate(ssl_.get())) return "UNABLE_TO_GET_ISSUER_CERT";
   long vr = SSL_get_verify_result(ssl_.get());
   return vr == X509_V_OK ? std::string() : std::string(VerifyErrorCode(vr));

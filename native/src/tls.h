@@ -3,9 +3,10 @@
 //
 // TlsContext: one SSL_CTX (trust store, client certificate, ALPN list, verification mode) plus
 // a small client session cache, shared by every connection created with the same JS
-// `SecureContext`. TlsSession: one SSL per connection over memory BIOs; the connection moves
-// ciphertext between the BIOs and its non-blocking socket, so OpenSSL never touches the fd and
-// hyper's write retries need no "same buffer" contract.
+// `SecureContext`. TlsTransport: one SSL per connection over memory BIOs, a Transport layered on
+// another Transport (the plain socket today; a proxy tunnel could sit between): it moves
+// ciphertext between the BIOs and the layer below, so OpenSSL never touches the fd and hyper's
+// write retries need no "same buffer" contract.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -61,58 +62,47 @@ class TlsContext {
   std::map<std::string, std::unique_ptr<SSL_SESSION, SslCtxDeleter>> sessions_;
 };
 
-class TlsSession {
+class TlsTransport final : public Transport {
  public:
-  explicit TlsSession(std::shared_ptr<TlsContext> ctx);
-  ~TlsSession();
-  TlsSession(const TlsSession&) = delete;
-  TlsSession& operator=(const TlsSession&) = delete;
+  TlsTransport(std::shared_ptr<TlsContext> ctx, Transport& inner);
+  ~TlsTransport() override;
+  TlsTransport(const TlsTransport&) = delete;
+  TlsTransport& operator=(const TlsTransport&) = delete;
 
   // servername: SNI (skipped for IP literals); verify_host: the name (or IP) the certificate must
-  // match; session_key: cache key for session reuse.
+  // match; session_key: cache key for session reuse. false: see failure().
   bool Init(const std::string& servername, const std::string& verify_host, const std::string& session_key);
 
-  enum class Step { kDone, kWantRead, kError };
-  // Advances the handshake with what the socket has. kWantRead: wait for readability (and
-  // writability while HasPendingOutput()). kError: see error() / sys_errno().
-  Step Handshake(Socket& s, bool* read_ready);
-
-  // Same contract as Socket::Recv/Send (>0 bytes, 0 EOF, -1 with *err; EAGAIN = would block;
-  // EPROTO = TLS failure, details in error()). Write may accept plaintext while its ciphertext
-  // still waits for the socket (HasPendingOutput); the next Write flushes first.
-  long Read(Socket& s, uint8_t* buf, size_t len, bool* read_ready, int* err) noexcept;
-  long Write(Socket& s, const uint8_t* buf, size_t len, int* err) noexcept;
-  // Sends pending ciphertext. true = all sent; false with *err (EAGAIN or a socket error).
-  bool Flush(Socket& s, int* err) noexcept;
-  bool HasPendingOutput() const noexcept;
-  // An idle connection: true when the peer closed it (FIN or close_notify), consuming nothing
-  // hyper would need (anything else buffered stays in the BIO for the next Read).
-  bool PeerClosed(Socket& s) noexcept;
-  // Best-effort close_notify (never blocks, skipped after a failure).
-  void Shutdown(Socket& s) noexcept;
-
-  const ErrorInfo& error() const { return error_; }
-  bool failed() const { return failed_; }
-
-  // After the handshake.
-  std::string alpn() const;
-  std::string version() const;
-  std::string cipher() const;
-  bool session_reused() const;
-  // Verification outcome (also computed when rejectUnauthorized is off): "" when authorized,
-  // else the Node-style code.
-  std::string authorization_error() const;
+  // The layer below first, then the TLS handshake; the certificate is judged when it completes.
+  Step Handshake() noexcept override;
+  // Write may accept plaintext while its ciphertext still waits for the layer below
+  // (HasPendingOutput); the next Write or Flush sends it first.
+  long Read(uint8_t* buf, size_t len, int* err) noexcept override;
+  long Write(const uint8_t* buf, size_t len, int* err) noexcept override;
+  bool HasPendingOutput() const noexcept override;
+  bool Flush(int* err) noexcept override;
+  void NoteReadable() noexcept override { inner_.NoteReadable(); }
+  // FIN or close_notify; anything else buffered stays in the BIO for the next Read.
+  bool PeerClosed() noexcept override;
+  // close_notify (skipped after a failure).
+  void Shutdown() noexcept override;
+  const ErrorInfo* failure() const noexcept override { return failed_ ? &error_ : inner_.failure(); }
+  Security Describe() const override;
 
  private:
   static int OnNewSession(SSL* ssl, SSL_SESSION* session);
-  long Fill(Socket& s, bool* read_ready, int* err) noexcept;
+  long Fill(int* err) noexcept;
   void Fail(int ssl_error, int sys_err);
+  // Verification outcome (also computed when rejectUnauthorized is off): "" when authorized,
+  // else the Node-style code.
+  std::string AuthorizationError() const;
 
   std::shared_ptr<TlsContext> ctx_;
+  Transport& inner_;
   std::unique_ptr<SSL, SslCtxDeleter> ssl_;
   BIO* rbio_ = nullptr;  // owned by ssl_
   BIO* wbio_ = nullptr;  // owned by ssl_
-  std::string out_;      // ciphertext taken from wbio_ that the socket did not accept yet
+  std::string out_;      // ciphertext taken from wbio_ that the layer below did not accept yet
   size_t out_off_ = 0;
   std::string session_key_;
   std::string verify_host_;

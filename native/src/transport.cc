@@ -9,6 +9,7 @@
 #include <afunix.h>
 #else
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -112,7 +113,7 @@ int Socket::ConnectUnix(const std::string& path, const char** syscall) {
   return 0;
 }
 
-int Socket::FinishConnect() {
+int Socket::PendingError() {
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, reinterpret_cast<char*>(&err), &len) != 0) return LastSocketError();
@@ -165,6 +166,26 @@ bool Socket::PeerClosed() noexcept {
   if (n > 0) return false;  // unexpected bytes: hyper will report them
   int e = LastSocketError();
   return !(e == EAGAIN || e == EWOULDBLOCK || e == EINTR);
+}
+
+bool Socket::WritableNow() noexcept {
+#ifdef _WIN32
+  WSAPOLLFD p{fd_, POLLWRNORM, 0};
+  return WSAPoll(&p, 1, 0) == 1 && (p.revents & POLLWRNORM);
+#else
+  pollfd p{fd_, POLLOUT, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+#endif
+}
+
+long PlainTransport::Read(uint8_t* buf, size_t len, int* err) noexcept {
+  if (!ready_) {
+    *err = EAGAIN;
+    return -1;
+  }
+  long n = sock_.Recv(buf, len, err);
+  if ((n > 0 && static_cast<size_t>(n) < len) || (n < 0 && *err == EAGAIN)) ready_ = false;  // drained for now
+  return n;
 }
 
 void Socket::Close() noexcept {

@@ -1,8 +1,7 @@
 #include "wrap.h"
 
 #include "addon.h"
-#include "connection.h"
-#include "driver.h"
+#include "marshal.h"
 #include "tls.h"
 
 namespace nodehyper {
@@ -34,14 +33,7 @@ bool GetBool(const Napi::Object& o, const char* key, bool dflt) {
   return dflt;
 }
 
-Napi::Value ErrnoResult(Napi::Env env, int err, const char* syscall) {
-  int uv_code = err < 0 ? err : uv_translate_sys_error(err);
-  Napi::Array a = Napi::Array::New(env, 3);
-  a.Set(uint32_t(0), Napi::String::New(env, uv_err_name(uv_code)));
-  a.Set(uint32_t(1), Napi::Number::New(env, uv_code));
-  a.Set(uint32_t(2), Napi::String::New(env, syscall));
-  return a;
-}
+Napi::Value ErrorResult(Napi::Env env, const ErrorInfo& e) { return Napi::Value(env, ErrorToJs(env, e)); }
 
 bool GetUtf8(const Napi::Object& o, const char* key, std::string* out) {
   Napi::Value v = o.Get(key);
@@ -127,7 +119,7 @@ ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ex
   }
   Addon* addon = env.GetInstanceData<Addon>();
   Napi::Object resource = Napi::Object::New(env);
-  driver_ = new Driver(addon, env, info[0], resource);
+  driver_ = RefPtr<Driver>(new Driver(addon, env, info[0], resource));
   napi_type_tag_object(env, info.This(), &kExecutorTag);
 }
 
@@ -151,7 +143,6 @@ Napi::Function ConnectionWrap::Define(Napi::Env env) {
                          InstanceMethod<&ConnectionWrap::DumpBody>("dump"),
                          InstanceMethod<&ConnectionWrap::Close>("close"),
                          InstanceMethod<&ConnectionWrap::Destroy>("destroy"),
-                         InstanceMethod<&ConnectionWrap::DebugState>("debugState"),
                          InstanceMethod<&ConnectionWrap::TlsInfo>("tlsInfo"),
                      });
 }
@@ -199,7 +190,7 @@ ConnectionWrap::ConnectionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
     GetUtf8(t, "verifyHost", &opts.verify_host);
     GetUtf8(t, "sessionKey", &opts.session_key);
   }
-  conn_ = new Connection(ew->driver(), env, info[1], opts, this);
+  conn_ = RefPtr<Connection>(new Connection(ew->driver(), env, info[1], opts, this));
 }
 
 ConnectionWrap::~ConnectionWrap() {
@@ -213,9 +204,8 @@ Napi::Value ConnectionWrap::ConnectTcp(const Napi::CallbackInfo& info) {
   int family = info[0].As<Napi::Number>().Int32Value();
   std::string address = info[1].As<Napi::String>().Utf8Value();
   int port = info[2].As<Napi::Number>().Int32Value();
-  const char* syscall = "connect";
-  int err = conn_->StartTcp(family, address, port, &syscall);
-  if (err) return ErrnoResult(env, err, syscall);
+  ErrorInfo err;
+  if (!conn_->StartTcp(family, address, port, &err)) return ErrorResult(env, err);
   return env.Undefined();
 }
 
@@ -223,9 +213,8 @@ Napi::Value ConnectionWrap::ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) return ThrowType(env, "connectUnix(path)");
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  const char* syscall = "connect";
-  int err = conn_->StartUnix(path, &syscall);
-  if (err) return ErrnoResult(env, err, syscall);
+  ErrorInfo err;
+  if (!conn_->StartUnix(path, &err)) return ErrorResult(env, err);
   return env.Undefined();
 }
 
@@ -239,73 +228,54 @@ uint64_t ArgMs(const Napi::CallbackInfo& info, size_t i) {
 }
 }  // namespace
 
-// request(id, method, uri, headers: string[], body?: Uint8Array | true (streamed with write/end),
-//         headersTimeout?, bodyTimeout?, expectContinueMs?, wantInformational?)
-//   -> undefined | [field, hyperCode]
+// request(id, head, body?, headersTimeout?, bodyTimeout?, expectContinueMs?, wantInformational?)
+//   head: method NUL target (NUL name NUL value)* (latin1; one string instead of one per field)
+//   body: Uint8Array (sent as is) | true (streamed with write/end) | undefined
+//   -> undefined, or an Err tuple (closed connection, or a field hyper rejected)
 Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsString() || !info[3].IsArray())
-    return ThrowType(env, "request(id, method, uri, headers, body)");
-  if (conn_->state() == Connection::State::kClosed) {
-    Napi::Array r = Napi::Array::New(env, 2);
-    r.Set(uint32_t(0), Napi::String::New(env, "connection"));
-    r.Set(uint32_t(1), Napi::Number::New(env, -1));
-    return r;
-  }
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) return ThrowType(env, "request(id, head, body)");
+  if (!conn_->accepting()) return ErrorResult(env, ErrorInfo::Local("ERR_CLOSED", "the connection is closed"));
   uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
-  RequestInput in;
-  if (!GetLatin1(env, info[1], &in.method) || !GetLatin1(env, info[2], &in.uri)) return ThrowType(env, "request: bad method or uri");
-  Napi::Array headers = info[3].As<Napi::Array>();
-  uint32_t n = headers.Length();
-  in.headers.resize(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    napi_value v;
-    napi_get_element(env, headers, i, &v);
-    if (!GetLatin1(env, v, &in.headers[i])) return ThrowType(env, "request: header names and values must be strings");
-  }
+  std::string head;
+  if (!GetLatin1(env, info[1], &head)) return ThrowType(env, "request: bad head");
   const uint8_t* body_data = nullptr;
   size_t body_len = 0;
   bool has_body = false;
   bool streamed = false;
-  if (info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value()) {
+  if (info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value()) {
     streamed = true;
     has_body = true;
-  } else if (info.Length() > 4 && info[4].IsTypedArray()) {
-    Napi::TypedArray ta = info[4].As<Napi::TypedArray>();
+  } else if (info.Length() > 2 && info[2].IsTypedArray()) {
+    Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
     if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "request: body must be a Uint8Array");
     Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
     body_data = u8.Data();
     body_len = u8.ByteLength();
     has_body = true;
   }
-  std::string bad_field;
-  int code = 0;
-  hyper_request* req = BuildRequest(in, &bad_field, &code);
-  if (!req) {
-    Napi::Array r = Napi::Array::New(env, 2);
-    r.Set(uint32_t(0), Napi::String::New(env, bad_field));
-    r.Set(uint32_t(1), Napi::Number::New(env, code));
-    return r;
-  }
+  ErrorInfo rejected;
+  hyper_request* req = BuildRequest(head, &rejected);
+  if (!req) return ErrorResult(env, rejected);
   if (conn_->http2()) hyper_request_set_version(req, HYPER_HTTP_VERSION_2);
   auto ex = std::make_unique<Exchange>(id);
   ex->request.reset(req);
-  ex->headers_timeout = ArgMs(info, 5);
-  ex->body_timeout = ArgMs(info, 6);
-  ex->continue_wait = ArgMs(info, 7);
-  ex->want_informational = info.Length() > 8 && info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
-  if (ex->want_informational || ex->continue_wait) {
-    ex->info = Exchange::InfoCtx{conn_, id};
+  ex->deadlines.headers_timeout = ArgMs(info, 3);
+  ex->deadlines.body_timeout = ArgMs(info, 4);
+  ex->deadlines.continue_wait = ArgMs(info, 5);
+  ex->want_informational = info.Length() > 6 && info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
+  if (ex->want_informational || ex->deadlines.continue_wait) {
+    ex->info = Exchange::InfoCtx{conn_.get(), id};
     hyper_request_on_informational(ex->request.get(), Connection::OnInformational, &ex->info);
   }
   std::unique_ptr<UploadCell> cell;
   if (has_body) {
-    cell = std::make_unique<UploadCell>(conn_, id);
+    cell = std::make_unique<UploadCell>(conn_.get(), id);
     if (!streamed) {
       if (body_len) cell->Write(hyper_buf_copy(body_data, body_len));
       cell->End();
     }
-    if (ex->continue_wait) cell->Gate();
+    if (ex->deadlines.continue_wait) cell->Gate();
     hyper_body* b = hyper_body_new();
     hyper_body_set_userdata(b, cell.get());
     hyper_body_set_data_func(b, UploadCell::OnData);
@@ -342,15 +312,23 @@ Napi::Value ConnectionWrap::FailUpload(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// abort(id) -> whether the connection still takes requests (false: HTTP/1 closes it)
 Napi::Value ConnectionWrap::Abort(const Napi::CallbackInfo& info) {
-  int r = 2;
-  if (info.Length() >= 1 && info[0].IsNumber()) r = conn_->Abort(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
-  return Napi::Number::New(info.Env(), r);
+  bool accepting = conn_->accepting();
+  if (info.Length() >= 1 && info[0].IsNumber()) accepting = conn_->Abort(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return Napi::Boolean::New(info.Env(), accepting);
 }
 
+// dump(id, limit?): limit in bytes (absent or Infinity: no limit)
 Napi::Value ConnectionWrap::DumpBody(const Napi::CallbackInfo& info) {
-  if (info.Length() >= 1 && info[0].IsNumber())
-    conn_->Dump(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  if (info.Length() >= 1 && info[0].IsNumber()) {
+    uint64_t limit = UINT64_MAX;
+    if (info.Length() >= 2 && info[1].IsNumber()) {
+      double d = info[1].As<Napi::Number>().DoubleValue();
+      if (d >= 0 && d < 1.8e19) limit = static_cast<uint64_t>(d);
+    }
+    conn_->Dump(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), limit);
+  }
   return info.Env().Undefined();
 }
 
@@ -370,26 +348,12 @@ Napi::Value ConnectionWrap::Destroy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-}  // namespace nodehyper
-
-namespace nodehyper {
-Napi::Value ConnectionWrap::DebugState(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), conn_->DebugState());
-}
-
-// [alpn, version, cipher, authorizationError, sessionReused, http2] after a TLS handshake,
-// undefined for cleartext connections.
+// The TLS tuple (protocol::Tls) once a TLS handshake is done; undefined for cleartext.
 Napi::Value ConnectionWrap::TlsInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Connection::TlsInfo t = conn_->GetTlsInfo();
-  if (!t.tls) return env.Undefined();
-  Napi::Array a = Napi::Array::New(env, 6);
-  a.Set(uint32_t(0), Napi::String::New(env, t.alpn));
-  a.Set(uint32_t(1), Napi::String::New(env, t.version));
-  a.Set(uint32_t(2), Napi::String::New(env, t.cipher));
-  a.Set(uint32_t(3), Napi::String::New(env, t.authorization_error));
-  a.Set(uint32_t(4), Napi::Boolean::New(env, t.session_reused));
-  a.Set(uint32_t(5), Napi::Boolean::New(env, conn_->http2()));
-  return a;
+  Transport::Security sec = conn_->security();
+  if (!sec.tls) return env.Undefined();
+  return Napi::Value(env, SecurityToJs(env, sec, conn_->http2()));
 }
+
 }  // namespace nodehyper

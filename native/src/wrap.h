@@ -3,11 +3,11 @@
 #pragma once
 
 #include "common.h"
+#include "connection.h"
+#include "driver.h"
 
 namespace nodehyper {
 
-class Driver;
-class Connection;
 class TlsContext;
 
 // A TLS configuration (SSL_CTX + session cache), shared by the connections given it.
@@ -27,10 +27,10 @@ class ExecutorWrap : public Napi::ObjectWrap<ExecutorWrap> {
   static Napi::Function Define(Napi::Env env);
   explicit ExecutorWrap(const Napi::CallbackInfo& info);
   ~ExecutorWrap() override;
-  Driver* driver() const { return driver_; }
+  Driver* driver() const { return driver_.get(); }
 
  private:
-  Driver* driver_ = nullptr;
+  RefPtr<Driver> driver_;
 };
 
 class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
@@ -51,9 +51,8 @@ class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
   Napi::Value DumpBody(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
-  Napi::Value DebugState(const Napi::CallbackInfo& info);
   Napi::Value TlsInfo(const Napi::CallbackInfo& info);
-  Connection* conn_ = nullptr;
+  RefPtr<Connection> conn_;
 };
 
 }  // namespace nodehyper

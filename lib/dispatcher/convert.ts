@@ -1,0 +1,165 @@
+/**
+ * undici's request shapes to node-hyper's and node-hyper's response to undici's: header lists
+ * (with undici's validation rules), body forms, raw header Buffers and header objects.
+ * @internal
+ */
+import { Readable } from 'node:stream'
+import type { RequestBody } from '../exchange.js'
+import { TOKEN, hasHeader } from '../validate.js'
+import { invalidArgument, loadUndici, notSupported } from './undici.js'
+
+function headerValue (name: string, v: unknown): string {
+  if (v === null) return ''
+  if (typeof v === 'string') return v
+  if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') throw invalidArgument(`invalid ${name} header`)
+  return `${v as string | number | boolean | bigint}`
+}
+
+/** undici's header forms (object, flat array, iterable of pairs; also an array of pairs) to a flat list, with undici's rules. */
+export function flatHeaders (headers: unknown): string[] {
+  const out: string[] = []
+  const add = (name: unknown, value: unknown): void => {
+    if (value === undefined) return
+    if (typeof name !== 'string' || !TOKEN.test(name)) throw invalidArgument('invalid header key')
+    const lower = name.toLowerCase()
+    if (lower === 'transfer-encoding' || lower === 'keep-alive' || lower === 'upgrade') throw invalidArgument(`invalid ${lower} header`)
+    if (lower === 'expect') throw notSupported('expect header not supported')
+    if (Array.isArray(value)) {
+      for (const v of value) out.push(name, headerValue(name, v))
+      return
+    }
+    const v = headerValue(name, value)
+    if (lower === 'connection') {
+      // undici manages Connection itself; only `close` has a meaning (no keep-alive after this).
+      const tokens = v.toLowerCase().split(',').map((t) => t.trim())
+      if (tokens.some((t) => !TOKEN.test(t))) throw invalidArgument('invalid connection header')
+      if (tokens.includes('close')) out.push(name, 'close')
+      return
+    }
+    out.push(name, v)
+  }
+  if (headers == null) return out
+  if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) {
+      for (const pair of headers as unknown[]) {
+        if (!Array.isArray(pair) || pair.length !== 2) throw invalidArgument('headers must be in key-value pair format')
+        add(pair[0], pair[1])
+      }
+      return out
+    }
+    if (headers.length % 2 !== 0) throw invalidArgument('headers array must be even')
+    for (let i = 0; i < headers.length; i += 2) add(headers[i], headers[i + 1])
+    return out
+  }
+  if (typeof headers !== 'object') throw invalidArgument('headers must be an object or an array')
+  const proto = Object.getPrototypeOf(headers) as object | null
+  const iterable = Object.prototype.hasOwnProperty.call(headers, Symbol.iterator) ||
+    (proto !== null && proto !== Object.prototype && typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function')
+  if (iterable) {
+    for (const pair of headers as Iterable<unknown>) {
+      if (!Array.isArray(pair) || pair.length !== 2) throw invalidArgument('headers must be in key-value pair format')
+      add(pair[0], pair[1])
+    }
+    return out
+  }
+  for (const key of Object.keys(headers)) add(key, (headers as Record<string, unknown>)[key])
+  return out
+}
+
+export function isStream (b: unknown): b is NodeJS.ReadableStream {
+  return b !== null && typeof b === 'object' && typeof (b as { pipe?: unknown }).pipe === 'function' && typeof (b as { on?: unknown }).on === 'function'
+}
+
+function isBlobLike (b: unknown): b is Blob {
+  if (typeof Blob !== 'undefined' && b instanceof Blob) return true
+  if (b === null || typeof b !== 'object') return false
+  const tag = (b as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag]
+  return (tag === 'Blob' || tag === 'File') && typeof (b as { stream?: unknown }).stream === 'function'
+}
+
+function isFormDataLike (b: unknown): boolean {
+  return b !== null && typeof b === 'object' && typeof (b as { append?: unknown }).append === 'function' &&
+    typeof (b as { getAll?: unknown }).getAll === 'function' && (b as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === 'FormData'
+}
+
+/** undici's body forms to a node-hyper body (adding Content-Length/Content-Type where undici would). */
+export function toBody (body: unknown, headers: string[]): RequestBody | undefined {
+  if (body == null) return undefined
+  if (typeof body === 'string') return body.length ? body : undefined
+  if (body instanceof Uint8Array || ArrayBuffer.isView(body)) return body.byteLength ? body : undefined
+  if (body instanceof ArrayBuffer) return body.byteLength ? body : undefined
+  if (isStream(body)) {
+    if (Symbol.asyncIterator in body) return body as unknown as AsyncIterable<Uint8Array>
+    return new Readable({ objectMode: false }).wrap(body)
+  }
+  if (isFormDataLike(body)) {
+    // Encode as multipart/form-data the way fetch does. A FormData made by the undici package
+    // must be encoded by that copy's Response: Node's built-in one (a different undici copy)
+    // brand-checks it and would send "[object FormData]" (seen on Node 24).
+    let ResponseCtor: typeof Response = Response
+    if (typeof FormData === 'undefined' || !(body instanceof FormData)) {
+      const U = loadUndici()
+      if (U?.FormData && U.Response && body instanceof U.FormData) ResponseCtor = U.Response
+    }
+    const encoded = new ResponseCtor(body as FormData)
+    if (!hasHeader(headers, 'content-type')) headers.push('content-type', encoded.headers.get('content-type')!)
+    return encoded.body as unknown as ReadableStream<Uint8Array>
+  }
+  if (isBlobLike(body)) {
+    if (!hasHeader(headers, 'content-length')) headers.push('content-length', String(body.size))
+    if (body.type && !hasHeader(headers, 'content-type')) headers.push('content-type', body.type)
+    return body.stream() as unknown as ReadableStream<Uint8Array>
+  }
+  if (typeof body === 'object' && (Symbol.asyncIterator in body || Symbol.iterator in body)) return body as AsyncIterable<Uint8Array>
+  throw invalidArgument('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable')
+}
+
+/**
+ * The addon's NUL-joined raw headers as the `Buffer[]` undici's `onHeaders` wants: one latin1
+ * Buffer for the whole head and a view per name and value (no copy per field).
+ */
+export function rawBuffers (joined: string): Buffer[] {
+  if (joined === '') return []
+  const all = Buffer.from(joined, 'latin1')
+  const out: Buffer[] = []
+  let start = 0
+  for (;;) {
+    const nul = joined.indexOf('\0', start)
+    if (nul === -1) {
+      out.push(all.subarray(start))
+      return out
+    }
+    out.push(all.subarray(start, nul))
+    start = nul + 1
+  }
+}
+
+/** undici's `parseHeaders` from the addon's NUL-joined raw headers: lower-cased names, repeats as arrays. */
+export function headersObject (joined: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  if (joined === '') return out
+  const raw = joined.split('\0')
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!.toLowerCase()
+    const value = raw[i + 1]!
+    const prev = Object.hasOwn(out, key) ? out[key] : undefined
+    if (prev === undefined) {
+      Object.defineProperty(out, key, { value, enumerable: true, configurable: true, writable: true })
+    } else if (typeof prev === 'string') {
+      out[key] = [prev, value]
+    } else {
+      prev.push(value)
+    }
+  }
+  return out
+}
+
+export function latin1Pairs (obj: Record<string, unknown>): Buffer[] {
+  const raw: Buffer[] = []
+  for (const [key, val] of Object.entries(obj)) {
+    if (Array.isArray(val)) for (const v of val) raw.push(Buffer.from(key, 'latin1'), Buffer.from(String(v), 'latin1'))
+    else raw.push(Buffer.from(key, 'latin1'), Buffer.from(String(val), 'latin1'))
+  }
+  return raw
+}
+

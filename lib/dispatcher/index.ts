@@ -1,0 +1,272 @@
+/**
+ * HyperDispatcher: an undici `Dispatcher` backed by node-hyper. Pass it to undici's `request`,
+ * `stream`, `pipeline` and `fetch` (`{ dispatcher }`), install it with `setGlobalDispatcher()`
+ * (Node's built-in `fetch` then uses it too), or `compose()` undici interceptors onto it.
+ *
+ * undici is not needed to load node-hyper: this class extends `EventEmitter`, implements the
+ * Dispatcher contract itself (`dispatch`, `close`, `destroy`, `compose`, both handler styles),
+ * and only loads the `undici` package lazily, the first time it needs undici's error classes or
+ * when you call the `request`/`stream`/`pipeline` convenience methods.
+ */
+import { EventEmitter } from 'node:events'
+import * as querystring from 'node:querystring'
+import { Agent, type AgentOptions } from '../agent.js'
+import { kDispatch as kSend } from '../client-conn.js'
+import { inspectHeaders } from '../exchange.js'
+import type { TlsOptions } from '../tls.js'
+import { TOKEN, hasHeader, validatePath } from '../validate.js'
+import { flatHeaders, toBody } from './convert.js'
+import { DispatchExchange, LegacyController, ModernController, wrapHandler, type ControllerOwner, type DispatchController, type DispatchHandler } from './controller.js'
+import { clientClosed, clientDestroyed, invalidArgument, notSupported, toUndiciError, undiciOrThrow } from './undici.js'
+
+export type { DispatchController, DispatchHandler } from './controller.js'
+
+/** Options of {@link HyperDispatcher}: those of {@link Agent} (and so of `Pool`), or an Agent to use. */
+export interface HyperDispatcherOptions extends AgentOptions {
+  /** Use this Agent instead of creating one. `close()`/`destroy()` close it too. */
+  agent?: Agent
+  /**
+   * undici's `connect` TLS options, for drop-in use: `ca`, `cert`, `key`, `passphrase`,
+   * `servername`, `rejectUnauthorized`, `ALPNProtocols`, `ciphers`, `minVersion`, `maxVersion` map
+   * to {@link TlsOptions} (`ca` replaces the default roots, as with undici). `tls` wins when both are set.
+   */
+  connect?: Pick<TlsOptions, 'ca' | 'cert' | 'key' | 'passphrase' | 'servername' | 'rejectUnauthorized' |
+    'ALPNProtocols' | 'ciphers' | 'minVersion' | 'maxVersion'> & { timeout?: number }
+}
+
+/** What undici passes to `dispatch()` (the fields node-hyper uses). */
+export interface DispatchOptions {
+  origin?: string | URL
+  path: string
+  method: string
+  headers?: unknown
+  body?: unknown
+  query?: Record<string, unknown> | null
+  headersTimeout?: number | null
+  bodyTimeout?: number | null
+  expectContinue?: boolean | null
+  upgrade?: string | null
+  [key: string]: unknown
+}
+
+type DispatchFn = (opts: DispatchOptions, handler: DispatchHandler) => boolean
+/** Callback of `close()`/`destroy()` in undici's style. */
+export type DispatcherCallback = (err: Error | null, data: null) => void
+
+const kActive = Symbol('active')
+
+/**
+ * An undici `Dispatcher` that sends requests through node-hyper: a node-hyper {@link Agent}
+ * (one `Pool` per origin) underneath.
+ *
+ * @example
+ * import { fetch, request, setGlobalDispatcher } from 'undici'
+ * import { HyperDispatcher } from 'node-hyper'
+ *
+ * const dispatcher = new HyperDispatcher({ connections: 32 })
+ * const { statusCode, body } = await request('http://127.0.0.1:8080/', { dispatcher })
+ * const res = await fetch('http://127.0.0.1:8080/', { dispatcher })
+ * setGlobalDispatcher(dispatcher)   // undici's and Node's built-in fetch go through node-hyper
+ */
+export class HyperDispatcher extends EventEmitter implements ControllerOwner {
+  /** The node-hyper Agent requests go through (`agent.pool(origin).stats` for counters). */
+  readonly agent: Agent;
+  /** @internal */
+  [kActive] = new Set<DispatchExchange>()
+  private _closed = false
+  private _destroyed = false
+  private _closing: Promise<void> | null = null
+
+  constructor (options: HyperDispatcherOptions = {}) {
+    super()
+    const { agent, connect, ...agentOptions } = options
+    if (connect !== undefined && connect !== null && typeof connect === 'object') {
+      const { timeout, ca, ...tls } = connect
+      if (agentOptions.tls === undefined) {
+        agentOptions.tls = { ...tls, ...(ca !== undefined ? { ca, defaultRoots: false } : {}) } as TlsOptions
+      }
+      if (timeout !== undefined && agentOptions.connectTimeout === undefined) agentOptions.connectTimeout = timeout
+    }
+    this.agent = agent ?? new Agent(agentOptions)
+  }
+
+  /** True once `close()` was called (new dispatches then fail with `ClientClosedError`). */
+  get closed (): boolean {
+    return this._closed
+  }
+
+  /** True once `destroy()` was called, or `close()` finished. */
+  get destroyed (): boolean {
+    return this._destroyed
+  }
+
+  /**
+   * undici's `Dispatcher.dispatch`: starts a request and drives `handler` (old or new style).
+   * Errors, including invalid options, reach the handler's `onError`/`onResponseError`.
+   */
+  dispatch (opts: DispatchOptions, handler: DispatchHandler): boolean {
+    if (!handler || typeof handler !== 'object') throw invalidArgument('handler must be an object')
+    const modern = typeof handler.onRequestStart === 'function'
+    if (!modern && typeof handler.onError !== 'function') throw invalidArgument('invalid onError method')
+    const controller = modern ? new ModernController(this, handler) : new LegacyController(this, handler)
+    let origin: string | URL
+    try {
+      origin = this.#prepare(controller, opts)
+    } catch (err) {
+      // Invalid options reach the handler's error callback, as in undici.
+      if (modern && typeof handler.onResponseError !== 'function') throw err
+      controller.failHandler(err)
+      return false
+    }
+    controller.wantInformational = typeof handler.onHeaders === 'function' || typeof handler.onResponseStart === 'function'
+    this[kActive].add(controller)
+    if (controller.begin()) this.agent[kSend](origin, controller)
+    return true
+  }
+
+  /** undici's dispatch options onto the exchange (undici's validation rules and error classes). */
+  #prepare (ex: DispatchExchange, opts: DispatchOptions): string | URL {
+    if (!opts || typeof opts !== 'object') throw invalidArgument('opts must be an object.')
+    if (this._destroyed) throw clientDestroyed()
+    if (this._closed) throw clientClosed()
+    const { origin, method, query, upgrade } = opts
+    if (!origin || (typeof origin !== 'string' && !(origin instanceof URL))) throw invalidArgument('opts.origin must be a non-empty string or URL.')
+    if (typeof opts.path !== 'string') throw invalidArgument('path must be a string')
+    if (typeof method !== 'string') throw invalidArgument('method must be a string')
+    if (!TOKEN.test(method)) throw invalidArgument('invalid request method')
+    if (opts.maxRedirections != null && opts.maxRedirections !== 0) throw invalidArgument('maxRedirections is not supported, use the redirect interceptor')
+    if (opts.reset != null && typeof opts.reset !== 'boolean') throw invalidArgument('invalid reset')
+    if (opts.expectContinue != null && typeof opts.expectContinue !== 'boolean') throw invalidArgument('invalid expectContinue')
+    if (upgrade || method === 'CONNECT') throw notSupported('upgrade and CONNECT are not supported by node-hyper (hyper\'s C API has no protocol upgrades)')
+    let path = opts.path
+    if (path[0] !== '/' && !/^https?:\/\//.test(path)) throw invalidArgument('path must be an absolute URL or start with a slash')
+    if (query) {
+      if (path.includes('?') || path.includes('#')) throw new Error('Query params cannot be passed when url already contains "?" or "#".')
+      const qs = querystring.stringify(query as querystring.ParsedUrlQueryInput)
+      if (qs) path += '?' + qs
+    }
+    try {
+      path = validatePath(path)
+    } catch (err) {
+      throw invalidArgument(`invalid request path (${(err as Error).message})`)
+    }
+    const headers = flatHeaders(opts.headers)
+    // undici's `reset: true`: no keep-alive after this request. Otherwise, like undici, say
+    // keep-alive on HTTP/1.1 (servers and undici's own tests look for it).
+    if (opts.reset === true && !hasHeader(headers, 'connection')) headers.push('connection', 'close')
+    else if (!hasHeader(headers, 'connection')) ex.announceKeepAlive = true
+    const body = toBody(opts.body, headers)
+    ex.method = method
+    ex.path = path
+    ex.headers = headers
+    if (body !== undefined) {
+      ex.body = typeof body === 'string' ? Buffer.from(body, 'utf8')
+        : body instanceof Uint8Array ? body
+          : ArrayBuffer.isView(body) ? new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
+            : body instanceof ArrayBuffer ? new Uint8Array(body)
+              : body as AsyncIterable<unknown>
+    }
+    if (opts.headersTimeout != null) ex.headersTimeout = checkTimeout('headersTimeout', opts.headersTimeout)
+    if (opts.bodyTimeout != null) ex.bodyTimeout = checkTimeout('bodyTimeout', opts.bodyTimeout)
+    if (opts.expectContinue && ex.body !== undefined) ex.continueMs = 1000
+    try {
+      inspectHeaders(ex)
+    } catch (err) {
+      throw toUndiciError(err)
+    }
+    return origin
+  }
+
+  /** @internal a controller got its handler's last callback. */
+  settled (c: DispatchExchange): void {
+    this[kActive].delete(c)
+  }
+
+  /** @internal a handler threw from onError: like undici, report it as an 'error' event (thrown when nobody listens). */
+  report (err: unknown): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+    else queueMicrotask(() => { throw err })
+  }
+
+  /** Graceful: new dispatches fail with `ClientClosedError`; requests in flight finish. Callback or promise. */
+  close (): Promise<void>
+  close (callback: DispatcherCallback): void
+  close (callback?: DispatcherCallback): Promise<void> | void {
+    if (callback === undefined) return new Promise<void>((resolve, reject) => this.close((err) => (err ? reject(err) : resolve())))
+    if (typeof callback !== 'function') throw invalidArgument('invalid callback')
+    if (this._destroyed && !this._closing) {
+      const err = clientDestroyed()
+      queueMicrotask(() => callback(err, null))
+      return
+    }
+    this._closed = true
+    this._closing ??= (async () => {
+      await Promise.all([...this[kActive]].map((x) => x.whenSettled()))
+      await this.agent.close()
+      this._destroyed = true
+    })()
+    void this._closing.then(() => queueMicrotask(() => callback(null, null)))
+  }
+
+  /** Aborts everything: requests in flight fail with `err` (default `ClientDestroyedError`). Callback or promise. */
+  destroy (err?: Error | null): Promise<void>
+  destroy (callback: DispatcherCallback): void
+  destroy (err: Error | null | undefined, callback: DispatcherCallback): void
+  destroy (err?: Error | null | DispatcherCallback, callback?: DispatcherCallback): Promise<void> | void {
+    if (typeof err === 'function') {
+      callback = err
+      err = null
+    }
+    if (callback === undefined) return new Promise<void>((resolve) => this.destroy(err as Error | null, () => resolve()))
+    if (typeof callback !== 'function') throw invalidArgument('invalid callback')
+    const first = !this._destroyed
+    this._destroyed = true
+    if (first) {
+      const reason = err ?? clientDestroyed()
+      for (const x of [...this[kActive]]) x.failHandler(reason)
+      this.agent.destroy(reason)
+    }
+    queueMicrotask(() => callback!(null, null))
+  }
+
+  /**
+   * undici's `compose()`: a dispatcher whose `dispatch` runs through `interceptors` (e.g.
+   * `undici.interceptors.retry()`, `redirect()`); everything else is this dispatcher.
+   */
+  compose (...args: unknown[]): HyperDispatcher {
+    const interceptors = (Array.isArray(args[0]) ? args[0] : args) as unknown[]
+    let dispatch: DispatchFn = this.dispatch.bind(this)
+    for (const interceptor of interceptors) {
+      if (interceptor == null) continue
+      if (typeof interceptor !== 'function') throw new TypeError(`invalid interceptor, expected function received ${typeof interceptor}`)
+      const inner = (interceptor as (d: DispatchFn) => DispatchFn)(dispatch)
+      if (inner == null || typeof inner !== 'function' || inner.length !== 2) throw new TypeError('invalid interceptor')
+      dispatch = (opts, handler) => inner(opts, wrapHandler(handler))
+    }
+    // As undici does: a view of this dispatcher whose `dispatch` is the composed one (methods
+    // such as request() called on it dispatch through the interceptors too).
+    return new Proxy(this, {
+      get: (target, key) => key === 'dispatch' ? dispatch : Reflect.get(target, key),
+    })
+  }
+
+  /** undici's `Dispatcher.request()` on this dispatcher (needs the `undici` package). */
+  request (opts: Record<string, unknown>, callback?: (...args: unknown[]) => void): unknown {
+    return undiciOrThrow('HyperDispatcher.request()').Dispatcher.prototype.request.call(this, opts, callback)
+  }
+
+  /** undici's `Dispatcher.stream()` on this dispatcher (needs the `undici` package). */
+  stream (opts: Record<string, unknown>, factory: (...args: unknown[]) => unknown, callback?: (...args: unknown[]) => void): unknown {
+    return undiciOrThrow('HyperDispatcher.stream()').Dispatcher.prototype.stream.call(this, opts, factory, callback)
+  }
+
+  /** undici's `Dispatcher.pipeline()` on this dispatcher (needs the `undici` package). */
+  pipeline (opts: Record<string, unknown>, handler: (...args: unknown[]) => unknown): unknown {
+    return undiciOrThrow('HyperDispatcher.pipeline()').Dispatcher.prototype.pipeline.call(this, opts, handler)
+  }
+}
+
+function checkTimeout (name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalidArgument(`invalid ${name}`)
+  return v > 0x7fffffff ? 0x7fffffff : v
+}

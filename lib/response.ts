@@ -1,0 +1,143 @@
+/**
+ * The promise face of the exchange core: `conn.request()` / `pool.request()` resolve to a
+ * ClientResponse whose body is a stream, built on the callback core (exchange.ts).
+ */
+import { Exchange, type InformationalResponse, type RequestOptions } from './exchange.js'
+import { ResponseBody, GC_DUMP_LIMIT, kEnd, kFail, kPush, type BodySource } from './body.js'
+import { HyperError } from './errors.js'
+import { headersFromRaw, type IncomingHeaders } from './headers.js'
+import { Head, splitRawHeaders, type NativeHead } from './protocol.js'
+
+/** A response head with its streaming body. */
+export class ClientResponse {
+  /** Status code, e.g. 200. */
+  readonly status: number
+  /** Reason phrase from the status line (latin1, as received). */
+  readonly statusText: string
+  /** `'1.0'`, `'1.1'` or `'2.0'`. */
+  readonly httpVersion: string
+  #joined: string
+  #raw: string[] | undefined
+  #headers: IncomingHeaders | undefined
+  #body: ResponseBody | null
+  #complete: Buffer | null
+
+  /** @internal */
+  constructor (head: NativeHead, body: ResponseBody | null) {
+    this.status = head[Head.Status]
+    const v = head[Head.Version]
+    this.httpVersion = v === 20 ? '2.0' : v === 10 ? '1.0' : '1.1'
+    this.statusText = head[Head.Reason]
+    this.#joined = head[Head.RawHeaders]
+    this.#body = body
+    // A body that arrived complete with its head: its stream is only made if someone asks.
+    this.#complete = body === null ? head[Head.Body] : null
+  }
+
+  /** Headers as received: `[name, value, name, value, ...]` in wire case and order. */
+  get rawHeaders (): string[] {
+    return (this.#raw ??= splitRawHeaders(this.#joined))
+  }
+
+  /** Headers keyed by lower-cased name; repeated values joined with `, ` (`set-cookie` is an array), as Node does. */
+  get headers (): IncomingHeaders {
+    return (this.#headers ??= headersFromRaw(this.rawHeaders))
+  }
+
+  /** The body stream (also async-iterable, with `text()`, `json()`, `arrayBuffer()`, `bytes()`, `dump()`). */
+  get body (): ResponseBody {
+    if (this.#body === null) {
+      this.#body = new ResponseBody(null, this.#complete, true)
+      this.#complete = null
+    }
+    return this.#body
+  }
+}
+
+// An unread, unreachable response body is discarded so the connection can move on (up to a
+// limit: a long one closes the connection instead, rather than download what nobody reads).
+const bodyRegistry = new FinalizationRegistry<WeakRef<ResponseExchange>>((held) => {
+  const ex = held.deref()
+  if (ex && !ex.done) ex.dump(GC_DUMP_LIMIT)
+})
+
+/** One `request()` call: resolves with the head, then feeds the body stream. */
+export class ResponseExchange extends Exchange implements BodySource {
+  #promise: Promise<ClientResponse> | null
+  #resolve!: (r: ClientResponse) => void
+  #reject!: (e: Error) => void
+  #onInformational: ((res: InformationalResponse) => void) | undefined
+  /** Held strongly once someone reads it; until then weakly, so an unread body can be collected. */
+  #body: ResponseBody | null = null
+  #bodyRef: WeakRef<ResponseBody> | null = null
+
+  constructor (options: RequestOptions | undefined) {
+    super()
+    this.#promise = new Promise((resolve, reject) => {
+      this.#resolve = resolve
+      this.#reject = reject
+    })
+    this.#onInformational = options?.onInformational
+  }
+
+  /**
+   * The caller's promise, handed out once: the exchange must not keep it (through it, the
+   * resolved response and its body would stay reachable and an unread body could never be
+   * collected).
+   */
+  takePromise (): Promise<ClientResponse> {
+    const p = this.#promise!
+    this.#promise = null
+    return p
+  }
+
+  override onHead (head: NativeHead): void {
+    if (head[Head.Ended]) {
+      this.#resolve(new ClientResponse(head, null))
+      return
+    }
+    const body = new ResponseBody(this, head[Head.Body], false, () => { this.#body = body })
+    this.#bodyRef = new WeakRef(body)
+    bodyRegistry.register(body, new WeakRef(this))
+    const resolve = this.#resolve
+    // Drop the settle functions: they reach the resolved promise and through it the response,
+    // which would keep an unread body alive.
+    this.#resolve = this.#reject = noop
+    resolve(new ClientResponse(head, body))
+  }
+
+  override onData (chunk: Buffer): void {
+    this.#liveBody()?.[kPush](chunk)
+  }
+
+  override onEnd (): void {
+    this.#liveBody()?.[kEnd]()
+  }
+
+  override onError (err: Error): void {
+    if (this.responded) this.#liveBody()?.[kFail](err)
+    else this.#reject(err)
+  }
+
+  override onInformational (info: InformationalResponse): void {
+    if (!this.#onInformational) return
+    try {
+      this.#onInformational(info)
+    } catch (err) {
+      // A throwing callback aborts its request; the error is the cause.
+      const e = new HyperError('ERR_CALLBACK', `onInformational threw: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+      this.holder?.cancelExchange(this, err, e)
+    }
+  }
+
+  #liveBody (): ResponseBody | undefined {
+    return this.#body ?? this.#bodyRef?.deref()
+  }
+
+  // BodySource (read and dump come from Exchange): a body stream destroyed early gives up the exchange.
+  abandon (): void {
+    if (!this.done) this.abort(new HyperError('ERR_BODY_DESTROYED', 'the response body was destroyed before its end'))
+  }
+}
+
+function noop (): void {}
