@@ -57,10 +57,15 @@ describe('npm package', () => {
     fs.mkdirSync(project)
     fs.mkdirSync(home)
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, version: '1.0.0' }))
-    // No cargo or rustc anywhere: PATH without them, and a HOME without ~/.cargo.
-    const pathDirs = (process.env.PATH ?? '').split(path.delimiter)
-      .filter((d) => !fs.existsSync(path.join(d, 'cargo')) && !fs.existsSync(path.join(d, 'rustc')))
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathDirs.join(path.delimiter), HOME: home }
+    // No cargo or rustc anywhere: a PATH holding only node, npm and a shell (cargo may live in
+    // /usr/bin next to them), and a HOME without ~/.cargo.
+    const bin = path.join(tmp, 'bin')
+    fs.mkdirSync(bin)
+    const which = (tool: string): string => execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim()
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'))
+    fs.symlinkSync(fs.realpathSync(which('npm')), path.join(bin, 'npm'))
+    fs.symlinkSync(fs.realpathSync(which('sh')), path.join(bin, 'sh'))
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: bin, HOME: home }
     delete env.npm_config_build_from_source
     delete env.NODE_HYPER_BINARY
     delete env.CARGO

@@ -3,7 +3,7 @@ import crypto from 'node:crypto'
 import { Readable } from 'node:stream'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { ClientConn, RequestBodyError, HyperError } from '../dist/esm/index.mjs'
+import { ClientConn, ConnectionClosedError, Pool, RequestBodyError, HyperError } from '../dist/esm/index.mjs'
 import { httpServer, rawServer, pattern, rssBound } from './helpers'
 
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex')
@@ -191,7 +191,7 @@ describe('streaming response bodies', () => {
   it('an unread response body that is garbage-collected is discarded; the connection moves on', async () => {
     const conn = await ClientConn.connect({ host: '127.0.0.1', port: sink.port })
     await (async () => {
-      const res = await conn.request({ path: '/big?size=5000000' })
+      const res = await conn.request({ path: '/big?size=100000' })
       expect(res.status).toBe(200) // body never read; res goes out of scope
     })()
     const next = conn.request({ method: 'POST', body: 'after' })
@@ -202,6 +202,38 @@ describe('streaming response bodies', () => {
     const j = await (await next).body.json<any>()
     expect(j.n).toBe(5)
     await conn.close()
+  })
+
+  // Regression (#15 item 7): draining a long unread body would download it all (an endless one
+  // forever) and hold up the connection. Past 128 KiB the connection is closed instead; what
+  // waited behind it was never sent, so it fails as retryable (a Pool sends it elsewhere).
+  it('an unread long body that is garbage-collected closes its connection instead of downloading it', async () => {
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: sink.port })
+    await (async () => {
+      const res = await conn.request({ path: '/big?size=50000000' })
+      expect(res.status).toBe(200)
+    })()
+    const next = conn.request({ method: 'POST', body: 'after' }).then(() => null, (e: HyperError) => e)
+    for (let i = 0; i < 100 && conn.pending > 1 && !conn.closed; i++) {
+      gc()
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    const err = await next
+    expect(err).toBeInstanceOf(ConnectionClosedError)
+    expect(err?.requestSent).toBe(false)
+    expect(conn.closed).toBe(true)
+    const pool = new Pool(`http://127.0.0.1:${sink.port}`, { connections: 1 })
+    await (async () => {
+      const res = await pool.request({ path: '/big?size=50000000' })
+      expect(res.status).toBe(200)
+    })()
+    const after = pool.request({ method: 'POST', body: 'after' })
+    for (let i = 0; i < 100 && pool.stats.running > 0; i++) {
+      gc()
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    expect((await (await after).body.json<any>()).n).toBe(5)
+    await pool.close()
   })
 })
 
