@@ -10,6 +10,7 @@
       "sources": [
         "native/src/addon.cc",
         "native/src/connection.cc",
+        "native/src/connection_io.cc",
         "native/src/driver.cc",
         "native/src/exchange.cc",
         "native/src/marshal.cc",
