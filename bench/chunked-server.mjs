@@ -22,9 +22,10 @@ const server = net.createServer({ noDelay: true }, (socket) => {
   let queued = 0 // requests received while a response is being written (pipelined)
   let sending = false
   let resume = null
-  // The write callback: continue once the previous write left user space.
+  // Write callbacks: continue once nothing is left in user space. (The callback of an earlier
+  // write that completed synchronously runs a tick later, possibly while a later write waits.)
   const written = () => {
-    if (resume !== null) { const r = resume; resume = null; r() }
+    if (resume !== null && socket.writableLength === 0) { const r = resume; resume = null; r() }
   }
   const respond = () => {
     sending = true
