@@ -1,21 +1,22 @@
 // Small SVG writer for the benchmark results: one panel per scenario with its key metric
-// (client CPU µs per request for request-rate scenarios, MiB/s for transfers, KiB per connection
-// for idle connections), one horizontal bar per client.
+// (client CPU µs per request for request-rate scenarios, MiB/s for transfers, client CPU ms per
+// MiB for the chunked stream, KiB per connection for idle connections), one horizontal bar per client.
 const METRIC = {
   rps: { key: 'cpuPerReq', label: 'client CPU µs per request (lower is better)', fmt: (v) => v.toFixed(1) },
   transfer: { key: 'mibps', label: 'MiB/s (higher is better)', fmt: (v) => v.toFixed(0) },
+  stream: { key: 'cpuMsPerMiB', label: 'client CPU ms per MiB (lower is better)', fmt: (v) => v.toFixed(1) },
   proxy: { key: 'cpuPerReq', label: 'proxy CPU µs per request (lower is better)', fmt: (v) => v.toFixed(1) },
   idle: { key: 'rssPerConnKiB', label: 'RSS KiB per idle connection (lower is better)', fmt: (v) => v.toFixed(1) },
 }
 const COLORS = {
-  'node-hyper': '#2f6fdf', 'node-hyper Pool': '#5b8ff0', 'node-hyper via undici': '#8fb2f5',
+  'node-hyper': '#2f6fdf', 'node-hyper Pool': '#5b8ff0', 'node-hyper via undici': '#8fb2f5', 'node-hyper via undici fetch': '#b3cbf8',
   undici: '#e0892b', 'http-proxy': '#a05fb0', 'undici fetch': '#f0b070', 'undici request()': '#e8a050', 'node:http': '#5a9e4b', 'node:http2': '#5a9e4b', wrk: '#888888', h2load: '#888888',
 }
 
 export function chartSvg (scenarios, title) {
-  const W = 760
+  const W = 800
   const rowH = 22
-  const left = 170
+  const left = 200
   const barMax = 480
   let y = 40
   const parts = [`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escape(title)}</text>`]

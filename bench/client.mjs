@@ -1,9 +1,12 @@
 // One benchmark client, run in its own process: node client.mjs '<json config>'
 // Config: { client, proto: 'h1'|'h2c'|'tls-h1'|'tls-h2', port, path, method, bodySize, expectLen,
-//           conns, inflight, warmupMs, durationMs, ca, mode: 'load'|'idle' }
+//           conns, inflight, warmupMs, durationMs, ca, mode: 'load'|'idle', countReads }
 // Prints one JSON line: requests, errors, bytes, cpu µs (user+sys over the measured window),
-// latency percentiles (µs), rss. In idle mode: rss per open keep-alive connection.
+// latency percentiles (µs), rss, body chunks the consumer saw (streamed bodies), and with
+// countReads the process's read syscalls in the window (perf stat). In idle mode: rss per open
+// keep-alive connection.
 import fs from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
 import http from 'node:http'
 import https from 'node:https'
 import http2 from 'node:http2'
@@ -23,6 +26,10 @@ let stop = false
 let requests = 0
 let errors = 0
 let bytes = 0
+// Streamed bodies are counted as they arrive, so bytes and chunks cover exactly the measured
+// window (a slow stream completes few responses in it).
+let streamedBytes = 0
+let streamedChunks = 0
 const latencies = []
 
 function record (t0, ok, n) {
@@ -36,10 +43,55 @@ function record (t0, ok, n) {
   }
 }
 
+// A streamed body, counted chunk by chunk as the consumer is handed each one.
 async function countBody (iterable) {
-  let n = 0
-  for await (const c of iterable) n += c.length
-  return n
+  let length = 0
+  for await (const c of iterable) {
+    length += c.length
+    if (measuring) { streamedBytes += c.length; streamedChunks++ }
+  }
+  return length
+}
+
+// How a lane reads a response body: streamed (counted chunk by chunk) or with the library's own
+// whole-body call. Returns { status, length }.
+async function readBody (status, body, whole) {
+  return { status, length: streamBody ? await countBody(body) : await whole() }
+}
+
+// The two dispatchers the undici API runs on: node-hyper's HyperDispatcher and undici's own Agent,
+// with the same connection count (HTTP/1.1: cfg.conns; HTTP/2: one connection, cfg.inflight streams).
+async function hyperDispatcher () {
+  const { HyperDispatcher } = await import('node-hyper')
+  return new HyperDispatcher({ connections: cfg.conns, ...(secure ? { tls: { ca } } : {}), http2: h2 ? true : (secure ? false : undefined) })
+}
+async function undiciAgent () {
+  const undici = await import('undici')
+  const connect = secure ? { ca } : undefined
+  if (!h2) return new undici.Agent({ connections: cfg.conns, connect })
+  // h2c with prior knowledge: undici 7 has it only as H2CClient (no Agent option); the Agent's
+  // factory makes one per origin. TLS h2: allowH2 (ALPN).
+  const h2opts = { connections: 1, pipelining: cfg.inflight, maxConcurrentStreams: cfg.inflight }
+  if (cfg.proto === 'h2c') return new undici.Agent({ ...h2opts, factory: (origin, opts) => new undici.H2CClient(origin, { ...opts, ...h2opts }) })
+  return new undici.Agent({ ...h2opts, allowH2: true, connect })
+}
+
+// undici.request() / undici.fetch() on a dispatcher.
+async function undiciRequest (dispatcher) {
+  const undici = await import('undici')
+  const send = async () => {
+    const res = await undici.request(origin + cfg.path, { method, body: payload, dispatcher })
+    return readBody(res.statusCode, res.body, async () => Buffer.from(await res.body.arrayBuffer()).length)
+  }
+  return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => dispatcher.close() }
+}
+async function undiciFetch (dispatcher) {
+  const undici = await import('undici')
+  const send = async () => {
+    const res = await undici.fetch(origin + cfg.path, { method, body: payload, dispatcher })
+    return readBody(res.status, res.body, async () => (await res.arrayBuffer()).byteLength)
+  }
+  return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => dispatcher.close() }
 }
 
 // Each client returns lanes: functions that send one request and resolve { status, length }.
@@ -54,8 +106,7 @@ const clients = {
     const conns = await Promise.all(Array.from({ length: h2 ? 1 : cfg.conns }, () => ClientConn.connect(origin, options)))
     const send = async (conn) => {
       const res = await conn.request({ method, path: cfg.path, body: payload })
-      const length = streamBody ? await countBody(res.body) : (await res.body.bytes()).length
-      return { status: res.status, length }
+      return readBody(res.status, res.body, async () => (await res.body.bytes()).length)
     }
     const lanes = h2 ? Array.from({ length: cfg.inflight }, () => () => send(conns[0])) : conns.map((c) => () => send(c))
     return { lanes, close: () => Promise.all(conns.map((c) => c.close())) }
@@ -65,53 +116,33 @@ const clients = {
     const pool = new Pool(origin, { connections: cfg.conns, ...(secure ? { tls: { ca } } : {}), http2: h2 ? true : (secure ? false : undefined) })
     const send = async () => {
       const res = await pool.request({ method, path: cfg.path, body: payload })
-      const length = streamBody ? await countBody(res.body) : (await res.body.bytes()).length
-      return { status: res.status, length }
+      return readBody(res.status, res.body, async () => (await res.body.bytes()).length)
     }
     return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => pool.close() }
   },
-  // undici's own API running on node-hyper through the Dispatcher adapter.
+  // undici's own API running on node-hyper through the Dispatcher adapter: request() and fetch().
   async 'node-hyper via undici' () {
-    const undici = await import('undici')
-    const { HyperDispatcher } = await import('node-hyper')
-    const dispatcher = new HyperDispatcher({ connections: cfg.conns, ...(secure ? { tls: { ca } } : {}), http2: h2 ? true : (secure ? false : undefined) })
-    const send = async () => {
-      const res = await undici.request(origin + cfg.path, { method, body: payload, dispatcher })
-      const length = streamBody ? await countBody(res.body) : Buffer.from(await res.body.arrayBuffer()).length
-      return { status: res.statusCode, length }
-    }
-    return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => dispatcher.close() }
+    return undiciRequest(await hyperDispatcher())
+  },
+  async 'node-hyper via undici fetch' () {
+    return undiciFetch(await hyperDispatcher())
   },
   async undici () {
     const { Pool } = await import('undici')
     const pool = new Pool(origin, { connections: h2 ? 1 : cfg.conns, pipelining: h2 ? cfg.inflight : 1, allowH2: h2, maxConcurrentStreams: cfg.inflight, connect: secure ? { ca } : undefined })
     const send = async () => {
       const res = await pool.request({ method, path: cfg.path, body: payload })
-      const length = streamBody ? await countBody(res.body) : Buffer.from(await res.body.arrayBuffer()).length
-      return { status: res.statusCode, length }
+      return readBody(res.statusCode, res.body, async () => Buffer.from(await res.body.arrayBuffer()).length)
     }
     return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => pool.close() }
   },
-  // undici's top-level request() on its own Agent: the same API path as 'node-hyper via undici'.
+  // undici's top-level request() and fetch() on its own Agent: the same API paths as
+  // 'node-hyper via undici' and 'node-hyper via undici fetch'.
   async 'undici request()' () {
-    const undici = await import('undici')
-    const dispatcher = new undici.Agent({ connections: cfg.conns, connect: secure ? { ca } : undefined })
-    const send = async () => {
-      const res = await undici.request(origin + cfg.path, { method, body: payload, dispatcher })
-      const length = streamBody ? await countBody(res.body) : Buffer.from(await res.body.arrayBuffer()).length
-      return { status: res.statusCode, length }
-    }
-    return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => dispatcher.close() }
+    return undiciRequest(await undiciAgent())
   },
   async 'undici fetch' () {
-    const { Agent, fetch } = await import('undici')
-    const agent = new Agent({ connections: cfg.conns, connect: secure ? { ca } : undefined })
-    const send = async () => {
-      const res = await fetch(origin + cfg.path, { method, body: payload, dispatcher: agent })
-      const length = streamBody ? await countBody(res.body) : (await res.arrayBuffer()).byteLength
-      return { status: res.status, length }
-    }
-    return { lanes: Array.from({ length: cfg.conns * cfg.inflight }, () => send), close: () => agent.close() }
+    return undiciFetch(await undiciAgent())
   },
   async 'node:http' () {
     const mod = secure ? https : http
@@ -120,7 +151,11 @@ const clients = {
       const req = mod.request({ host, port: cfg.port, path: cfg.path, method, agent, headers: payload ? { 'content-length': payload.length } : {} }, (res) => {
         let length = 0
         const chunks = []
-        res.on('data', (c) => { length += c.length; if (!streamBody) chunks.push(c) })
+        res.on('data', (c) => {
+          length += c.length
+          if (!streamBody) chunks.push(c)
+          else if (measuring) { streamedBytes += c.length; streamedChunks++ }
+        })
         res.on('end', () => resolve({ status: res.statusCode, length: streamBody ? length : Buffer.concat(chunks).length }))
         res.on('error', reject)
       })
@@ -138,7 +173,11 @@ const clients = {
       let length = 0
       const chunks = []
       req.on('response', (h) => { status = h[':status'] })
-      req.on('data', (c) => { length += c.length; if (!streamBody) chunks.push(c) })
+      req.on('data', (c) => {
+        length += c.length
+        if (!streamBody) chunks.push(c)
+        else if (measuring) { streamedBytes += c.length; streamedChunks++ }
+      })
       req.on('end', () => resolve({ status, length: streamBody ? length : Buffer.concat(chunks).length }))
       req.on('error', reject)
       if (payload) req.end(payload)
@@ -185,6 +224,59 @@ const idleClients = {
   },
 }
 
+// Read syscalls of this process (all threads) over the measured window, counted in the kernel by
+// `perf stat` on the syscall tracepoints: started before the warm-up with counting disabled, then
+// enabled and disabled through its control pipe (each acknowledged) around the window. Counts
+// every read/readv/recvfrom/recvmsg (node-hyper reads with recv, Node's net with read), including
+// the ones that find the socket empty. Null if perf or the tracepoints are unavailable.
+function syscallCounter () {
+  const events = ['read', 'readv', 'recvfrom', 'recvmsg', 'epoll_wait', 'epoll_pwait']
+  if (spawnSync('perf', ['--version']).status !== 0) return null
+  const perf = spawn('perf', ['stat', '-x', ',', '-e', events.map((e) => `syscalls:sys_enter_${e}`).join(','), '-D', '-1', '--control', 'fd:3,4', '-p', String(process.pid)],
+    { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] })
+  let err = ''
+  let failed = false
+  perf.stderr.on('data', (d) => { err += d })
+  perf.on('error', () => { failed = true })
+  const exited = new Promise((resolve) => perf.on('close', resolve))
+  const command = (cmd) => new Promise((resolve) => {
+    if (failed || perf.exitCode !== null) return resolve(false)
+    const timer = setTimeout(() => resolve(false), 2000)
+    perf.stdio[4].once('data', () => { clearTimeout(timer); resolve(true) })
+    perf.stdio[3].write(cmd + '\n')
+  })
+  return {
+    enable: () => command('enable'),
+    async stop () {
+      const ok = await command('disable')
+      perf.kill('SIGINT')
+      await exited
+      if (!ok) return null
+      const count = {}
+      for (const line of err.split('\n')) {
+        const f = line.split(',')
+        const m = /syscalls:sys_enter_(\w+)/.exec(f[2] ?? '')
+        if (m && /^\d+$/.test(f[0])) count[m[1]] = Number(f[0])
+      }
+      if (!('recvfrom' in count)) return null
+      return {
+        reads: (count.read ?? 0) + (count.readv ?? 0) + (count.recvfrom ?? 0) + (count.recvmsg ?? 0),
+        epollWaits: (count.epoll_wait ?? 0) + (count.epoll_pwait ?? 0),
+      }
+    },
+  }
+}
+
+// TCP data segments this process's connections to the server received so far (`ss -ti`
+// data_segs_in, summed): how the server's writes arrived. Null if ss is unavailable.
+function tcpSegmentsIn () {
+  const r = spawnSync('ss', ['-tinH', 'state', 'established', `( dport = :${cfg.port} )`], { encoding: 'utf8' })
+  if (r.status !== 0) return null
+  let n = 0
+  for (const m of r.stdout.matchAll(/\bdata_segs_in:(\d+)/g)) n += Number(m[1])
+  return n
+}
+
 const settle = async () => {
   for (let i = 0; i < 3; i++) {
     globalThis.gc?.()
@@ -226,8 +318,11 @@ const loop = async (send) => {
     }
   }
 }
+const reads = cfg.countReads ? syscallCounter() : null
 const loops = lanes.map(loop)
 await new Promise((r) => setTimeout(r, cfg.warmupMs))
+await reads?.enable()
+const segs0 = cfg.countReads ? tcpSegmentsIn() : null
 measuring = true
 const cpu0 = process.cpuUsage()
 const t0 = process.hrtime.bigint()
@@ -235,14 +330,22 @@ await new Promise((r) => setTimeout(r, cfg.durationMs))
 measuring = false
 const cpu = process.cpuUsage(cpu0)
 const elapsed = Number(process.hrtime.bigint() - t0) / 1e9
+const segs1 = cfg.countReads ? tcpSegmentsIn() : null
+const syscalls = await reads?.stop()
 stop = true
 await Promise.all(loops)
 await close()
 latencies.sort((a, b) => a - b)
 const pct = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] : 0
 process.stdout.write(JSON.stringify({
-  client: cfg.client, requests, errors, bytes, elapsed,
+  client: cfg.client, requests, errors, elapsed,
+  // Streamed bodies: bytes received in the window (plus request bodies of completed requests).
+  bytes: streamBody ? streamedBytes + requests * (payload?.length ?? 0) : bytes,
+  chunks: streamedChunks,
   cpuMicros: cpu.user + cpu.system,
+  reads: syscalls ? syscalls.reads : null,
+  epollWaits: syscalls ? syscalls.epollWaits : null,
+  segmentsIn: segs0 !== null && segs1 !== null ? segs1 - segs0 : null,
   p50: pct(0.5), p99: pct(0.99),
   rss: process.memoryUsage().rss,
 }) + '\n')

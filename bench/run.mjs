@@ -5,6 +5,7 @@
 //   BENCH_SCENARIOS=h1-1k,h2c-1k  only these scenarios (default: all)
 //   BENCH_CLIENTS=node-hyper,undici  only these clients (default: each scenario's list)
 //   BENCH_DURATION / BENCH_WARMUP (ms), BENCH_RUNS, BENCH_IDLE_CONNS
+//   BENCH_CHUNKED_PER_WRITE  16-byte chunks per socket write of the chunked-16 upstream (16)
 //   BENCH_NODE_ARGS (e.g. --cpu-prof), BENCH_WRAP (e.g. "perf record -g --") for profiling
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -21,6 +22,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 3000)
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 1000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const IDLE_CONNS = Number(process.env.BENCH_IDLE_CONNS ?? 10000)
+const CHUNKED_PER_WRITE = Number(process.env.BENCH_CHUNKED_PER_WRITE ?? 16)
 const ONLY_SCENARIOS = process.env.BENCH_SCENARIOS?.split(',')
 const ONLY_CLIENTS = process.env.BENCH_CLIENTS?.split(',')
 const HZ = 100 // USER_HZ for /proc/<pid>/stat
@@ -34,36 +36,59 @@ try {
   hasDispatcher = typeof (await import('node-hyper')).HyperDispatcher === 'function'
 } catch {}
 
-// kind: 'rps' (small requests: CPU per request is the figure), 'transfer' (MiB/s), 'idle' (RSS).
+// kind: 'rps' (small requests: CPU per request is the figure), 'transfer' (MiB/s), 'stream'
+// (a chunked body from the chunked upstream: CPU per MiB, chunks handed to the consumer and read
+// syscalls per MiB), 'proxy', 'idle' (RSS).
+// 'node-hyper via undici' / 'node-hyper via undici fetch' are undici's request() / fetch() on
+// HyperDispatcher; 'undici request()' / 'undici fetch' the same calls on undici's own Agent with the
+// same connection count (the like-for-like pairs); 'undici' is undici's Pool.request.
 const SCENARIOS = [
   { id: 'h1-1k', title: 'HTTP/1.1 GET 1 KiB, 32 connections', kind: 'rps', proto: 'h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
-    clients: ['node-hyper', 'node-hyper Pool', 'node-hyper via undici', 'undici', 'undici request()', 'undici fetch', 'node:http', 'wrk'] },
+    clients: ['node-hyper', 'node-hyper Pool', 'node-hyper via undici', 'node-hyper via undici fetch', 'undici', 'undici request()', 'undici fetch', 'node:http', 'wrk'] },
   { id: 'h1-0', title: 'HTTP/1.1 GET 0 B, 32 connections', kind: 'rps', proto: 'h1', path: '/0', expectLen: 0, conns: 32, inflight: 1,
     clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
+  // undici 7 speaks h2c with prior knowledge only through its H2CClient: 'undici fetch' here is an
+  // undici Agent whose factory makes H2CClients.
   { id: 'h2c-1k', title: 'h2c GET 1 KiB, 1 connection, 100 streams', kind: 'rps', proto: 'h2c', path: '/1k', expectLen: KiB, conns: 1, inflight: 100,
-    clients: ['node-hyper', 'node:http2', 'h2load'] },
+    clients: ['node-hyper', 'node-hyper via undici fetch', 'undici fetch', 'node:http2', 'h2load'] },
   { id: 'download-1m', title: 'HTTP/1.1 1 MiB download, 1 connection', kind: 'transfer', proto: 'h1', path: '/1m', expectLen: MiB, conns: 1, inflight: 1,
-    clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
+    clients: ['node-hyper', 'node-hyper via undici', 'undici', 'undici request()', 'node:http', 'wrk'] },
   { id: 'upload-1m', title: 'HTTP/1.1 1 MiB upload, 1 connection', kind: 'transfer', proto: 'h1', path: '/upload', method: 'POST', bodySize: MiB, expectLen: 0, conns: 1, inflight: 1,
     clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
   { id: 'tls-h1-1k', title: 'TLS HTTP/1.1 GET 1 KiB, 32 connections', kind: 'rps', proto: 'tls-h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
-    clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
+    clients: ['node-hyper', 'node-hyper via undici', 'undici', 'undici request()', 'node:http', 'wrk'] },
   { id: 'tls-h2-1k', title: 'TLS h2 GET 1 KiB, 1 connection, 100 streams', kind: 'rps', proto: 'tls-h2', path: '/1k', expectLen: KiB, conns: 1, inflight: 100,
-    clients: ['node-hyper', 'undici', 'node:http2', 'h2load'] },
+    clients: ['node-hyper', 'node-hyper via undici fetch', 'undici', 'undici fetch', 'node:http2', 'h2load'] },
+  // 1 MiB as 65,536 chunks of 16 bytes from chunked-server.mjs (not nginx), one connection.
+  { id: 'chunked-16', title: 'Chunked stream: 1 MiB as 16-byte chunks, 1 connection', kind: 'stream', proto: 'h1', upstream: 'chunked', path: '/chunked16', expectLen: MiB, conns: 1, inflight: 1,
+    countReads: true, clients: ['node-hyper', 'node-hyper via undici', 'node-hyper via undici fetch', 'undici request()', 'undici fetch', 'node:http'] },
   { id: 'proxy', title: 'Reverse proxy, GET 1 KiB through it, 32 connections (wrk -> proxy -> nginx)', kind: 'proxy', proto: 'h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
     clients: ['node-hyper', 'undici', 'http-proxy'] },
   { id: 'idle', title: `${IDLE_CONNS} idle keep-alive connections`, kind: 'idle', proto: 'h1', path: '/0', expectLen: 0, conns: IDLE_CONNS, inflight: 1,
     clients: ['node-hyper', 'undici', 'node:http'] },
 ]
 
-// Targets from the benchmark issue: ratio of node-hyper to a peer measured in the same run.
+// Targets (issues #11 and #17, and the first benchmark plan's upload, proxy, idle and TLS h1
+// targets): the ratio of `client` (default node-hyper) to `peer`, both medians measured in the same
+// run; or an absolute bound.
 const TARGETS = [
-  { scenario: 'h1-1k', metric: 'cpuPerReq', peer: 'undici', max: 0.5, text: 'client CPU/request at most 0.5x undici' },
-  { scenario: 'h2c-1k', metric: 'cpuPerReq', peer: 'node:http2', max: 0.5, text: 'client CPU/request at most 0.5x node:http2' },
-  { scenario: 'download-1m', metric: 'mibps', peer: 'wrk', min: 0.9, text: 'MiB/s at least 90% of wrk' },
+  { scenario: 'h1-1k', metric: 'cpuPerReq', peer: 'undici', max: 0.7, text: 'ClientConn CPU/request at most 0.7x undici Pool.request' },
+  { scenario: 'h1-1k', metric: 'cpuPerReq', peer: 'undici', max: 0.5, text: 'stretch: ClientConn CPU/request at most 0.5x undici Pool.request' },
+  { scenario: 'h1-1k', client: 'node-hyper Pool', metric: 'cpuPerReq', peer: 'node-hyper', max: 1.05, text: 'node-hyper Pool CPU/request within 5% of ClientConn' },
+  { scenario: 'h1-1k', client: 'node-hyper via undici', metric: 'cpuPerReq', peer: 'undici request()', max: 0.8, text: 'undici request() on HyperDispatcher at most 0.8x on undici Agent (CPU/request)' },
+  { scenario: 'h1-1k', client: 'node-hyper via undici fetch', metric: 'cpuPerReq', peer: 'undici fetch', max: 1, text: 'undici fetch on HyperDispatcher at most 1.0x on undici Agent (CPU/request)' },
+  { scenario: 'h2c-1k', metric: 'cpuPerReq', peer: 'node:http2', max: 0.55, text: 'client CPU/request at most 0.55x node:http2' },
+  { scenario: 'h2c-1k', client: 'node-hyper via undici fetch', metric: 'cpuPerReq', peer: 'undici fetch', max: 1, text: 'undici fetch on HyperDispatcher at most 1.0x on undici H2CClient Agent (CPU/request)' },
+  { scenario: 'download-1m', metric: 'mibps', peer: 'wrk', min: 0.85, text: 'ClientConn MiB/s at least 85% of wrk' },
+  { scenario: 'download-1m', client: 'node-hyper via undici', metric: 'mibps', peer: 'undici request()', min: 1.5, text: 'undici request() on HyperDispatcher at least 1.5x MiB/s of undici Agent' },
   { scenario: 'upload-1m', metric: 'mibps', peer: 'wrk', min: 0.8, text: 'MiB/s at least 80% of wrk' },
-  { scenario: 'tls-h1-1k', metric: 'cpuPerReq', peer: 'undici', max: 0.6, text: 'client CPU/request at most 0.6x undici' },
-  { scenario: 'tls-h2-1k', metric: 'cpuPerReq', peer: 'node:http2', max: 0.6, text: 'client CPU/request at most 0.6x node:http2' },
+  { scenario: 'tls-h1-1k', metric: 'cpuPerReq', peer: 'undici', max: 0.6, text: 'ClientConn CPU/request at most 0.6x undici Pool.request' },
+  { scenario: 'tls-h1-1k', client: 'node-hyper via undici', metric: 'cpuPerReq', peer: 'undici request()', max: 0.8, text: 'undici request() on HyperDispatcher at most 0.8x on undici Agent (CPU/request)' },
+  { scenario: 'tls-h2-1k', metric: 'cpuPerReq', peer: 'node:http2', max: 0.55, text: 'client CPU/request at most 0.55x node:http2' },
+  { scenario: 'tls-h2-1k', client: 'node-hyper via undici fetch', metric: 'cpuPerReq', peer: 'undici fetch', max: 1, text: 'undici fetch on HyperDispatcher at most 1.0x on undici Agent allowH2 (CPU/request)' },
+  { scenario: 'chunked-16', metric: 'cpuMsPerMiB', peer: 'undici request()', max: 0.7, text: 'ClientConn CPU/MiB at most 0.7x undici request() on undici Agent' },
+  { scenario: 'chunked-16', client: 'node-hyper via undici', metric: 'cpuMsPerMiB', peer: 'undici request()', max: 0.7, text: 'undici request() on HyperDispatcher CPU/MiB at most 0.7x on undici Agent' },
+  { scenario: 'chunked-16', client: 'node-hyper via undici fetch', metric: 'cpuMsPerMiB', peer: 'undici fetch', max: 0.7, text: 'undici fetch on HyperDispatcher CPU/MiB at most 0.7x on undici Agent' },
   { scenario: 'proxy', metric: 'cpuPerReq', peer: 'undici', max: 1, text: 'proxy CPU/request below the same proxy on undici' },
   { scenario: 'idle', metric: 'rssPerConnKiB', absoluteMax: 16, text: 'under 16 KiB RSS per idle connection' },
 ]
@@ -178,13 +203,27 @@ function portFor (server, proto) {
   return proto === 'h1' ? server.ports.h1 : proto === 'h2c' ? server.ports.h2c : server.ports.tls
 }
 
-function runNodeClient (sc, client, server, mode = 'load') {
+// The chunked-16 upstream (chunked-server.mjs), pinned to core 0 next to the idle nginx. The
+// scenario's "server CPU" is this process's.
+async function startChunkedServer () {
+  const argv = pin(0, [process.execPath, path.join(here, 'chunked-server.mjs'), String(CHUNKED_PER_WRITE)])
+  const child = spawn(argv[0], argv.slice(1), { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())))
+    child.once('exit', (code) => reject(new Error(`chunked-server.mjs exited ${code}`)))
+  })
+  // With taskset in front, child.pid is taskset's until it execs node: the same pid.
+  return { kind: `chunked-server.mjs, ${CHUNKED_PER_WRITE} chunks per write`, pid: child.pid, port, stop: () => child.kill('SIGTERM') }
+}
+
+function runNodeClient (sc, client, server, mode = 'load', upstream = null) {
   return new Promise((resolve, reject) => {
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
     const wrap = (process.env.BENCH_WRAP ?? '').split(' ').filter(Boolean)
     const cfg = {
-      client, mode, proto: sc.proto, port: portFor(server, sc.proto), path: sc.path, method: sc.method, bodySize: sc.bodySize,
+      client, mode, proto: sc.proto, port: upstream ? upstream.port : portFor(server, sc.proto), path: sc.path, method: sc.method, bodySize: sc.bodySize,
       expectLen: sc.expectLen, conns: sc.conns, inflight: sc.inflight, warmupMs: WARMUP, durationMs: DURATION, ca: server.ca,
+      countReads: Boolean(sc.countReads) && wrap.length === 0,
     }
     const argv = pin(1, [...wrap, process.execPath, '--expose-gc', ...nodeArgs, path.join(here, 'client.mjs'), JSON.stringify(cfg)])
     const child = spawn(argv[0], argv.slice(1), { cwd: here, stdio: ['ignore', 'pipe', 'inherit'] })
@@ -291,33 +330,40 @@ console.log(`server: ${server.kind} on core 0; clients on core 1; ${WARMUP} ms w
 for (const sc of SCENARIOS) {
   if (ONLY_SCENARIOS && !ONLY_SCENARIOS.includes(sc.id)) continue
   const clients = sc.clients.filter((c) => (!ONLY_CLIENTS || ONLY_CLIENTS.includes(c)) &&
-    (c !== 'wrk' || has('wrk')) && (c !== 'h2load' || has('h2load')) && (c !== 'node-hyper via undici' || hasDispatcher) &&
+    (c !== 'wrk' || has('wrk')) && (c !== 'h2load' || has('h2load')) && (!c.startsWith('node-hyper via undici') || hasDispatcher) &&
     (sc.kind !== 'proxy' || has('wrk')))
+  if (clients.length === 0) continue
   if (sc.kind === 'proxy') ensureProxyBuilt()
-  console.log(`\n== ${sc.title}`)
+  const upstream = sc.upstream === 'chunked' ? await startChunkedServer() : null
+  const serverPid = upstream ? upstream.pid : server.pid
+  console.log(`\n== ${sc.title}${upstream ? ` (upstream: ${upstream.kind})` : ''}`)
   const runs = Object.fromEntries(clients.map((c) => [c, []]))
   const runsWanted = sc.kind === 'idle' ? 1 : RUNS
   for (let run = 0; run < runsWanted; run++) {
     for (const c of clients) {
-      const s0 = cpuTicks(server.pid)
+      const s0 = cpuTicks(serverPid)
       const t0 = Date.now()
       let r
       try {
         r = sc.kind === 'proxy' ? await runProxy(sc, c, server)
-          : c === 'wrk' ? runWrk(sc, server) : c === 'h2load' ? runH2load(sc, server) : await runNodeClient(sc, c, server, sc.kind === 'idle' ? 'idle' : 'load')
+          : c === 'wrk' ? runWrk(sc, server) : c === 'h2load' ? runH2load(sc, server) : await runNodeClient(sc, c, server, sc.kind === 'idle' ? 'idle' : 'load', upstream)
       } catch (err) {
         console.log(`  run ${run + 1} ${c}: FAILED ${err.message}`)
         r = { client: c, failed: String(err.message), requests: 0, elapsed: 1, cpuMicros: 0, bytes: 0, errors: 1, p50: 0, p99: 0, rss: 0 }
       }
-      r.serverCpuShare = (cpuTicks(server.pid) - s0) / HZ / ((Date.now() - t0) / 1000)
+      r.serverCpuShare = (cpuTicks(serverPid) - s0) / HZ / ((Date.now() - t0) / 1000)
       runs[c].push(r)
       if (sc.kind === 'idle') {
-        console.log(`  ${c.padEnd(22)} ${r.open ?? 0} open, ${((r.rssPerConn ?? 0) / KiB).toFixed(1)} KiB RSS per connection`)
+        console.log(`  ${c.padEnd(27)} ${r.open ?? 0} open, ${((r.rssPerConn ?? 0) / KiB).toFixed(1)} KiB RSS per connection`)
+      } else if (sc.kind === 'stream') {
+        const mib = Math.max(1, r.bytes) / MiB
+        console.log(`  run ${run + 1} ${c.padEnd(27)} ${(r.bytes / r.elapsed / MiB).toFixed(1).padStart(6)} MiB/s  ${(r.cpuMicros / 1000 / mib).toFixed(1).padStart(7)} ms CPU/MiB  ${((r.chunks ?? 0) / mib).toFixed(0).padStart(6)} chunks/MiB  ${r.reads == null ? '-' : (r.reads / mib).toFixed(0).padStart(6)} reads/MiB  ${r.segmentsIn == null ? '-' : (r.segmentsIn / mib).toFixed(0).padStart(5)} segs/MiB  errors ${r.errors}  server ${(r.serverCpuShare * 100).toFixed(0)}%`)
       } else {
-        console.log(`  run ${run + 1} ${c.padEnd(22)} ${(r.requests / r.elapsed).toFixed(0).padStart(7)} req/s  ${(r.bytes / r.elapsed / MiB).toFixed(0).padStart(5)} MiB/s  ${(r.cpuMicros / Math.max(1, r.requests)).toFixed(1).padStart(7)} µs/req  errors ${r.errors}  server ${(r.serverCpuShare * 100).toFixed(0)}%`)
+        console.log(`  run ${run + 1} ${c.padEnd(27)} ${(r.requests / r.elapsed).toFixed(0).padStart(7)} req/s  ${(r.bytes / r.elapsed / MiB).toFixed(0).padStart(5)} MiB/s  ${(r.cpuMicros / Math.max(1, r.requests)).toFixed(1).padStart(7)} µs/req  errors ${r.errors}  server ${(r.serverCpuShare * 100).toFixed(0)}%`)
       }
     }
   }
+  upstream?.stop()
   const summary = clients.map((c) => {
     const rs = runs[c]
     if (sc.kind === 'idle') {
@@ -332,12 +378,17 @@ for (const sc of SCENARIOS) {
       p50: median(rs.map((r) => r.p50)),
       p99: median(rs.map((r) => r.p99)),
       rssMiB: median(rs.map((r) => r.rss)) / MiB,
+      // Per MiB of body (stream scenarios): client CPU ms, chunks handed to the consumer, read syscalls.
+      cpuMsPerMiB: median(rs.map((r) => r.cpuMicros / 1000 / (Math.max(1, r.bytes) / MiB))),
+      chunksPerMiB: median(rs.map((r) => (r.chunks ?? 0) / (Math.max(1, r.bytes) / MiB))),
+      readsPerMiB: rs.every((r) => r.reads != null) ? median(rs.map((r) => r.reads / (Math.max(1, r.bytes) / MiB))) : null,
+      segmentsPerMiB: rs.every((r) => r.segmentsIn != null) ? median(rs.map((r) => r.segmentsIn / (Math.max(1, r.bytes) / MiB))) : null,
       serverCpu: median(rs.map((r) => r.serverCpuShare)),
       errors: rs.reduce((a, r) => a + r.errors, 0),
       latencyIsMean: rs[0]?.latencyIsMean ?? false,
     }
   })
-  results.push({ ...sc, summary, runs })
+  results.push({ ...sc, ...(upstream ? { upstreamKind: upstream.kind } : {}), summary, runs })
 }
 server.stop()
 
@@ -346,47 +397,72 @@ const fmt = (n, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-')
 const md = []
 for (const r of results) {
   md.push(`### ${r.title}`, '')
+  const validity = (s) => s.errors > 0 ? `no (${s.errors} errors)` : s.serverCpu > 0.9 ? 'no (server saturated)' : 'yes'
   if (r.kind === 'idle') {
     md.push('| client | open connections | RSS per connection KiB |', '|---|---:|---:|')
     for (const s of r.summary) md.push(`| ${s.client} | ${s.open} | ${fmt(s.rssPerConnKiB)} |`)
+  } else if (r.kind === 'stream') {
+    md.push(`Upstream: ${r.upstreamKind}. Per MiB of body: chunks handed to the consumer (\`for await\` / \`'data'\`), the client's read/recv syscalls (perf stat, including the ones that find the socket empty), TCP data segments received (ss).`, '')
+    const base = r.summary.find((s) => s.client === 'undici request()')
+    md.push(`| client | MiB/s | client CPU ms/MiB | vs ${base?.client ?? '-'} | chunks/MiB | reads/MiB | segments/MiB | chunks per read | RSS MiB | server CPU | valid |`,
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
+    for (const s of r.summary) {
+      md.push(`| ${s.client} | ${fmt(s.mibps)} | ${fmt(s.cpuMsPerMiB)} | ${base ? fmt(s.cpuMsPerMiB / base.cpuMsPerMiB, 2) + 'x' : '-'} | ${fmt(s.chunksPerMiB, 0)} | ${s.readsPerMiB == null ? '-' : fmt(s.readsPerMiB, 0)} | ${s.segmentsPerMiB == null ? '-' : fmt(s.segmentsPerMiB, 0)} | ${s.readsPerMiB ? fmt(s.chunksPerMiB / s.readsPerMiB, 1) : '-'} | ${fmt(s.rssMiB)} | ${fmt(s.serverCpu * 100, 0)}% | ${validity(s)} |`)
+    }
   } else {
     const base = r.summary.find((s) => s.client === (r.proto.includes('2') ? (r.summary.some((x) => x.client === 'node:http2') ? 'node:http2' : 'undici') : 'undici'))
     md.push(`| ${r.kind === 'proxy' ? 'proxy' : 'client'} | req/s | MiB/s | ${r.kind === 'proxy' ? 'proxy' : 'client'} CPU µs/req | vs ${base?.client ?? '-'} | p50 ms | p99 ms | RSS MiB | server CPU | valid |`,
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|')
     for (const s of r.summary) {
-      const valid = s.errors > 0 ? `no (${s.errors} errors)` : s.serverCpu > 0.9 ? 'no (server saturated)' : 'yes'
+      const valid = validity(s)
       const native = s.client === 'wrk' || s.client === 'h2load'
       md.push(`| ${s.client} | ${fmt(s.rps, 0)} | ${fmt(s.mibps, 0)} | ${fmt(s.cpuPerReq)} | ${base ? fmt(s.cpuPerReq / base.cpuPerReq, 2) + 'x' : '-'} | ${fmt(s.p50 / 1000, 3)}${s.latencyIsMean ? ' (mean)' : ''} | ${s.p99 ? fmt(s.p99 / 1000, 3) : '-'} | ${native ? '-' : fmt(s.rssMiB)} | ${fmt(s.serverCpu * 100, 0)}% | ${valid} |`)
     }
   }
   md.push('')
 }
-md.push('### Targets', '', '| scenario | target | node-hyper | peer | ratio | met |', '|---|---|---:|---:|---:|---|')
+md.push('### Targets', '', 'Medians of the runs above; ratios of two clients measured in the same run. Units: cpuPerReq µs/request, mibps MiB/s, cpuMsPerMiB ms/MiB, rssPerConnKiB KiB.', '',
+  '| scenario | target | client | value | peer | ratio | met |', '|---|---|---|---:|---:|---:|---|')
 const targetResults = []
 for (const t of TARGETS) {
   const r = results.find((x) => x.id === t.scenario)
   if (!r) continue
-  const nh = r.summary.find((s) => s.client === 'node-hyper')
+  const client = t.client ?? 'node-hyper'
+  const nh = r.summary.find((s) => s.client === client)
   const peer = t.peer ? r.summary.find((s) => s.client === t.peer) : undefined
   if (!nh || (t.peer && !peer)) continue
   const v = nh[t.metric]
   const ratio = peer ? v / peer[t.metric] : undefined
   const met = t.absoluteMax !== undefined ? v < t.absoluteMax : t.max !== undefined ? ratio <= t.max : ratio >= t.min
   const invalid = nh.errors > 0 || (peer && peer.errors > 0)
-  targetResults.push({ ...t, value: v, peerValue: peer?.[t.metric], ratio, met, invalid })
-  md.push(`| ${r.title} | ${t.text} | ${fmt(v)} | ${peer ? `${fmt(peer[t.metric])} (${t.peer})` : '-'} | ${ratio !== undefined ? fmt(ratio, 2) + 'x' : '-'} | ${invalid ? 'invalid (errors)' : met ? 'yes' : 'no'} |`)
+  // A saturated server caps the figures of that row (noted, not invalidating: wrk/h2load often do it).
+  const saturated = [nh, peer].filter((s) => s && s.serverCpu > 0.9).map((s) => s.client)
+  targetResults.push({ ...t, client, value: v, peerValue: peer?.[t.metric], ratio, met, invalid, serverSaturated: saturated })
+  const bound = t.absoluteMax !== undefined ? `< ${t.absoluteMax}` : t.max !== undefined ? `≤ ${t.max}x` : `≥ ${t.min}x`
+  md.push(`| ${r.id} | ${t.text} (${bound}) | ${client} | ${fmt(v)} | ${peer ? `${fmt(peer[t.metric])} (${t.peer})` : '-'} | ${ratio !== undefined ? fmt(ratio, 2) + 'x' : '-'} | ${invalid ? 'invalid (errors)' : met ? 'yes' : 'no'}${saturated.length ? ` (server saturated: ${saturated.join(', ')})` : ''} |`)
 }
 console.log('\n' + md.join('\n'))
+
+// A complete run: every scenario and client (C ceilings only if installed), at least 3 runs each,
+// no profiler around the clients, no failed run and no request errors.
+const incomplete = []
+if (ONLY_SCENARIOS || ONLY_CLIENTS) incomplete.push('filtered by BENCH_SCENARIOS/BENCH_CLIENTS')
+if (process.env.BENCH_WRAP || process.env.BENCH_NODE_ARGS) incomplete.push('BENCH_WRAP/BENCH_NODE_ARGS set')
+if (RUNS < 3) incomplete.push(`${RUNS} run(s) per client, fewer than 3`)
+const withErrors = results.flatMap((r) => r.summary.filter((s) => s.errors > 0).map((s) => `${r.id} ${s.client}`))
+if (withErrors.length) incomplete.push(`errors in ${withErrors.join(', ')}`)
 
 const cpuModel = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model
 const { hyperVersion } = await import('node-hyper')
 const nginxVersion = spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim()
 const result = {
   date: new Date().toISOString(),
-  settings: { durationMs: DURATION, warmupMs: WARMUP, runs: RUNS, idleConnections: IDLE_CONNS },
+  settings: { durationMs: DURATION, warmupMs: WARMUP, runs: RUNS, idleConnections: IDLE_CONNS, chunkedPerWrite: CHUNKED_PER_WRITE },
   machine: { cpu: cpuModel, cores: os.cpus().length, kernel: os.release(), node: process.version },
   versions: { nodeHyper: require('node-hyper/package.json').version, hyper: hyperVersion, undici: require('undici/package.json').version, server: nginxVersion },
   targets: targetResults,
+  complete: incomplete.length === 0,
+  incomplete,
   scenarios: results,
 }
 fs.mkdirSync(path.join(here, 'results'), { recursive: true })
@@ -394,6 +470,11 @@ const stamp = result.date.slice(0, 19).replace(/:/g, '-')
 const file = path.join(here, 'results', `${stamp}.json`)
 fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n')
 const header = `${result.date} — ${cpuModel} (${os.cpus().length} cores), Node ${process.version}, hyper ${hyperVersion}, undici ${result.versions.undici}, ${nginxVersion}\n\n`
-fs.writeFileSync(path.join(here, 'results', 'latest.md'), header + md.join('\n') + '\n')
-fs.writeFileSync(path.join(here, 'results', 'latest.svg'), chartSvg(results, `node-hyper vs peers, ${os.cpus().length}-core VM, median of ${RUNS}`))
-console.log(`\nwrote ${path.relative(process.cwd(), file)}, results/latest.md, results/latest.svg`)
+if (result.complete) {
+  fs.writeFileSync(path.join(here, 'results', 'latest.md'), header + md.join('\n') + '\n')
+  fs.writeFileSync(path.join(here, 'results', 'latest.svg'), chartSvg(results, `node-hyper vs peers, ${os.cpus().length}-core VM, median of ${RUNS}`))
+  console.log(`\nwrote ${path.relative(process.cwd(), file)}, results/latest.md, results/latest.svg`)
+} else {
+  // latest.* only ever show a complete, valid run.
+  console.log(`\nwrote ${path.relative(process.cwd(), file)}; results/latest.* left alone: ${incomplete.join('; ')}`)
+}
