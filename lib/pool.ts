@@ -10,6 +10,7 @@
 import { ClientConn, ClientResponse, kCancel, kHooks, type ConnectOptions, type RequestOptions } from './client-conn.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
 import { validateHttp2 } from './validate.js'
+import { DedicatedConnections, kDedicated, type TunnelOptions, type UpgradeOptions, type UpgradedConnection } from './upgrade.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -81,6 +82,7 @@ export class Pool {
   #destroyed = false
   #learnProtocol: boolean
   #protocol: '1.1' | '2' | null = null
+  #dedicated: DedicatedConnections | null = null
 
   constructor (origin: string | URL, options: PoolOptions = {}) {
     let url: URL
@@ -148,6 +150,43 @@ export class Pool {
       this.#queue.push(item)
       this.#dispatch()
     })
+  }
+
+  /**
+   * Sends an upgrade request (`Connection: Upgrade`, `Upgrade: <protocol>`) and resolves with the
+   * connection once the server answers 101 Switching Protocols: `{ statusCode, statusText,
+   * headers, rawHeaders, socket, head }`. hyper cannot hand a connection over, so this runs on a
+   * dedicated HTTP/1.1 connection of its own (Node's `net`/`tls` and `http` client, with this
+   * pool's connect and TLS options; ALPN offers `http/1.1` only). That connection is not pooled
+   * and not counted in {@link Pool.stats}; once resolved, the socket is yours.
+   *
+   * Rejects with an `UpgradeError` (`ERR_UPGRADE_REJECTED`, with `statusCode`) when the server
+   * answers anything but 101, and with the usual errors otherwise (`ERR_CONNECT_TIMEOUT`,
+   * `ERR_HEADERS_TIMEOUT`, `ABORT_ERR`, `ECONNREFUSED`, TLS codes, ...).
+   * @example
+   * const { socket, head } = await pool.upgrade({ path: '/chat', protocol: 'websocket', headers: { 'sec-websocket-key': key, 'sec-websocket-version': '13' } })
+   */
+  upgrade (options: UpgradeOptions = {}): Promise<UpgradedConnection> {
+    if (this.closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
+    return this[kDedicated]().upgrade(options)
+  }
+
+  /**
+   * Opens a tunnel through this pool's origin (an HTTP proxy) with `CONNECT <path>` and resolves
+   * with it once the proxy answers 2xx: `{ statusCode, headers, rawHeaders, socket, head }`. Runs
+   * on a dedicated connection like {@link Pool.upgrade}. Rejects with an `UpgradeError`
+   * (`ERR_CONNECT_REJECTED`, with `statusCode`) for any other answer (e.g. 407).
+   * @example
+   * const { socket } = await proxyPool.connect({ path: 'example.com:443', headers: { 'proxy-authorization': auth } })
+   */
+  connect (options: TunnelOptions): Promise<UpgradedConnection> {
+    if (this.closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
+    return this[kDedicated]().connect(options)
+  }
+
+  /** @internal The dedicated (never pooled) connections of upgrades and CONNECT tunnels. */
+  [kDedicated] (): DedicatedConnections {
+    return (this.#dedicated ??= new DedicatedConnections(this.origin, this.#options))
   }
 
   /** The adapter's internal cancel handle, while the item waits here (the connection takes it over). */
@@ -295,19 +334,30 @@ export class Pool {
     }
   }
 
-  /** Graceful: queued and in-flight requests finish, then every connection closes. */
+  /**
+   * Graceful: queued and in-flight requests finish, then every connection closes. Upgrades and
+   * tunnels still waiting for their answer finish too; connections already handed over are the
+   * caller's and stay open.
+   */
   close (): Promise<void> {
     if (!this.#closing) {
-      this.#closing = new Promise((resolve) => { this.#closedResolve = resolve })
+      const pooled = new Promise<void>((resolve) => { this.#closedResolve = resolve })
+      const dedicated = this.#dedicated?.close()
+      this.#closing = dedicated ? Promise.all([pooled, dedicated]).then(() => {}) : pooled
       this.#maybeClosed()
     }
     return this.#closing
   }
 
-  /** Fails every queued request with `err` (or `ERR_DESTROYED`) and destroys every connection. */
+  /**
+   * Fails every queued request with `err` (or `ERR_DESTROYED`) and destroys every connection,
+   * and every upgrade or tunnel still waiting for its answer. Connections already handed over
+   * are the caller's and are not touched.
+   */
   destroy (err?: Error): void {
     if (this.#destroyed) return
     this.#destroyed = true
+    this.#dedicated?.destroy(err)
     const e = new ConnectionClosedError('ERR_DESTROYED', err ? `the pool was destroyed: ${err.message}` : 'the pool was destroyed', { cause: err })
     for (const item of this.#queue.splice(0)) this.#unqueued(item).reject(e)
     for (const s of this.#slots) {
