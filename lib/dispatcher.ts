@@ -17,6 +17,7 @@ import { kTakeBuffered, type ResponseBody } from './body.js'
 import { HyperError, InvalidArgumentError as HyperInvalidArgumentError } from './errors.js'
 import type { TlsOptions } from './tls.js'
 import { TOKEN, hasHeader } from './validate.js'
+import { dispatchUpgrade, type ActiveDispatch } from './dispatcher-upgrade.js'
 
 /** Options of {@link HyperDispatcher}: those of {@link Agent} (and so of `Pool`), or an Agent to use. */
 export interface HyperDispatcherOptions extends AgentOptions {
@@ -69,6 +70,7 @@ export interface DispatchHandler {
   onError?: (err: Error) => void
   onUpgrade?: (statusCode: number, rawHeaders: Buffer[], socket: unknown) => void
   onRequestStart?: (controller: DispatchController, context: unknown) => void
+  onRequestUpgrade?: (controller: DispatchController, statusCode: number, headers: Record<string, string | string[]>, socket: unknown) => void
   onResponseStart?: (controller: DispatchController, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string) => void
   onResponseData?: (controller: DispatchController, chunk: Buffer) => void
   onResponseEnd?: (controller: DispatchController, trailers: Record<string, string | string[]>) => void
@@ -557,7 +559,7 @@ export class HyperDispatcher extends EventEmitter {
   /** The node-hyper Agent requests go through (`agent.pool(origin).stats` for counters). */
   readonly agent: Agent;
   /** @internal */
-  [kActive] = new Set<Exchange>()
+  [kActive] = new Set<Exchange | ActiveDispatch>()
   private _closed = false
   private _destroyed = false
   private _closing: Promise<void> | null = null
@@ -611,15 +613,19 @@ export class HyperDispatcher extends EventEmitter {
       if (typeof method !== 'string') throw invalidArgument('method must be a string')
       if (!TOKEN.test(method)) throw invalidArgument('invalid request method')
       if (opts.maxRedirections != null && opts.maxRedirections !== 0) throw invalidArgument('maxRedirections is not supported, use the redirect interceptor')
-      if (upgrade || method === 'CONNECT') throw notSupported('upgrade and CONNECT are not supported by node-hyper (hyper\'s C API has no protocol upgrades)')
+      const dedicated = Boolean(upgrade) || method === 'CONNECT'
       let path = opts.path
-      if (path[0] !== '/' && !/^https?:\/\//.test(path)) throw invalidArgument('path must be an absolute URL or start with a slash')
+      if (!dedicated && path[0] !== '/' && !/^https?:\/\//.test(path)) throw invalidArgument('path must be an absolute URL or start with a slash')
       if (query) {
         if (path.includes('?') || path.includes('#')) throw new Error('Query params cannot be passed when url already contains "?" or "#".')
         const qs = querystring.stringify(query as querystring.ParsedUrlQueryInput)
         if (qs) path += '?' + qs
       }
       const headers = flatHeaders(opts.headers)
+      // Upgrades and CONNECT run on a dedicated connection outside hyper (dispatcher-upgrade.ts).
+      if (dedicated) {
+        return dispatchUpgrade({ agent: this.agent, origin, method, path, headers, opts, handler, active: this[kActive], toError: toUndiciError, report: (e) => this[kReport](e) })
+      }
       // undici's `reset: true`: no keep-alive after this request.
       if (opts.reset === true && !hasHeader(headers, 'connection')) headers.push('connection', 'close')
       const body = toBody(opts.body, headers)

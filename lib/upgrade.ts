@@ -419,6 +419,11 @@ export class DedicatedConnections {
     this.#target = target
   }
 
+  /** The idle timeout for the body of an answer that did not switch (ms; the pool's `bodyTimeout`, default 300,000). */
+  get bodyTimeout (): number {
+    return timeoutOption('bodyTimeout', this.#options.bodyTimeout, 300_000)
+  }
+
   /** Handshakes in flight (before the hand-over or the answer). */
   get pending (): number {
     return this.#inFlight.size
