@@ -733,6 +733,22 @@ export class HyperDispatcher extends EventEmitter {
     return undiciOrThrow('HyperDispatcher.stream()').Dispatcher.prototype.stream.call(this, opts, factory, callback)
   }
 
+  /**
+   * undici's `Dispatcher.upgrade()` on this dispatcher (needs the `undici` package): the upgrade
+   * runs on a dedicated connection outside hyper; resolves with `{ headers, socket, opaque }`.
+   */
+  upgrade (opts: Record<string, unknown>, callback?: (...args: unknown[]) => void): unknown {
+    return undiciOrThrow('HyperDispatcher.upgrade()').Dispatcher.prototype.upgrade.call(this, opts, callback)
+  }
+
+  /**
+   * undici's `Dispatcher.connect()` on this dispatcher (needs the `undici` package): a CONNECT
+   * on a dedicated connection outside hyper; resolves with `{ statusCode, headers, socket, opaque }`.
+   */
+  connect (opts: Record<string, unknown>, callback?: (...args: unknown[]) => void): unknown {
+    return undiciOrThrow('HyperDispatcher.connect()').Dispatcher.prototype.connect.call(this, opts, callback)
+  }
+
   /** undici's `Dispatcher.pipeline()` on this dispatcher (needs the `undici` package). */
   pipeline (opts: Record<string, unknown>, handler: (...args: unknown[]) => unknown): unknown {
     return undiciOrThrow('HyperDispatcher.pipeline()').Dispatcher.prototype.pipeline.call(this, opts, handler)
