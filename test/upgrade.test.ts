@@ -8,6 +8,9 @@ import https from 'node:https'
 import net from 'node:net'
 import tls from 'node:tls'
 import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import * as undici from 'undici'
 import { Pool, Agent, HyperDispatcher, upgrade, UpgradeError, AbortError, TimeoutError, TlsError, SocketError, ConnectionClosedError, InvalidArgumentError } from '../dist/esm/index.mjs'
@@ -305,6 +308,28 @@ describe('upgrade() on Pool, Agent and the top-level function', () => {
     }
     await pool.close()
     expect((await pool.upgrade().catch((e) => e)).code).toBe('ERR_CLOSED')
+  })
+
+  it('the pool\'s lookup is used; a socketPath connects over a Unix domain socket', async () => {
+    const raw = await rawServer(switchingEcho())
+    const asked: string[] = []
+    const pool = new Pool(`http://upstream.test:${raw.port}`, {
+      lookup: (hostname, _o, cb) => { asked.push(hostname); cb(null, '127.0.0.1', 4) },
+    })
+    const up = await pool.upgrade({ protocol: 'echo' })
+    up.socket.destroy()
+    expect(asked).toEqual(['upstream.test'])
+    expect(raw.heads[0]).toContain(`Host: upstream.test:${raw.port}\r\n`)
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-hyper-upgrade-'))
+    const sock = path.join(dir, 's.sock')
+    const unix = net.createServer((s) => { s.on('error', () => {}); s.once('data', () => s.write(SWITCH + 'over-unix')) })
+    await new Promise<void>((resolve) => unix.listen(sock, resolve))
+    closers.push(() => { unix.close(); fs.rmSync(dir, { recursive: true, force: true }) })
+    // (Pool takes no socketPath option yet; the dedicated connection honours one when given)
+    const viaUnix = await new Pool('http://localhost', { socketPath: sock } as never).upgrade({ protocol: 'echo' })
+    expect(viaUnix.head.toString()).toBe('over-unix')
+    viaUnix.socket.destroy()
   })
 
   it('connection refused: SocketError ECONNREFUSED with address and port', async () => {
