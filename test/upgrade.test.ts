@@ -575,6 +575,32 @@ describe('undici\'s upgrade() through HyperDispatcher (undici\'s Agent as the re
     expect(await p2).toBeInstanceOf(undici.errors.ClientDestroyedError)
   })
 
+  it('an upgrade answered without switching is an ordinary response to the handler (body, complete; body timeout)', async () => {
+    const raw = await rawServer((s, head) => {
+      if (head.includes('/stall')) { s.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf'); return }
+      s.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 11\r\nX-A: 1\r\n\r\nhello')
+      setTimeout(() => s.end(' world'), 20)
+    })
+    const run = (dispatcher: AnyDispatcher, path: string, bodyTimeout?: number) => new Promise<string[]>((resolve) => {
+      const events: string[] = []
+      dispatcher.dispatch({ origin: `http://127.0.0.1:${raw.port}`, path, method: 'GET', upgrade: 'echo', ...(bodyTimeout ? { bodyTimeout } : {}) }, {
+        onConnect () { events.push('connect') },
+        onHeaders (status: number, rawHeaders: Buffer[]) { events.push(`headers ${status} ${rawHeaders.map(String).join(',')}`); return true },
+        onData (chunk: Buffer) { events.push(`data ${chunk}`); return true },
+        onComplete () { events.push('complete'); resolve(events) },
+        onError (err: Error) { events.push(`error ${(err as NodeJS.ErrnoException).code}`); resolve(events) },
+        onUpgrade () { events.push('upgrade'); resolve(events) },
+      } as never)
+    })
+    for (const [name, dispatcher] of make()) {
+      const events = await run(dispatcher, '/refused')
+      expect(events.filter((e) => !e.startsWith('data')), name).toEqual(['connect', 'headers 403 Content-Length,11,X-A,1', 'complete'])
+      expect(events.filter((e) => e.startsWith('data')).map((e) => e.slice(5)).join(''), name).toBe('hello world')
+      expect(await run(dispatcher, '/stall', 100), name).toEqual(['connect', 'headers 200 Content-Length,10', 'data half', 'error UND_ERR_BODY_TIMEOUT'])
+      await dispatcher.close()
+    }
+  })
+
   it('new-style handlers get onRequestUpgrade(controller, status, headers, socket)', async () => {
     const raw = await rawServer(switchingEcho())
     const d = new HyperDispatcher()
