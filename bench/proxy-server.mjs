@@ -17,15 +17,23 @@ if (kind === 'node-hyper' || kind === 'undici') {
   if (kind === 'undici') {
     const { Pool } = await import('undici')
     const pool = new Pool(upstream, { connections: 128, headersTimeout: 30_000, bodyTimeout: 30_000 })
+    const flatten = (headers) => {
+      const rawHeaders = []
+      for (const [name, value] of Object.entries(headers)) {
+        if (Array.isArray(value)) for (const v of value) rawHeaders.push(name, v)
+        else if (value !== undefined) rawHeaders.push(name, value)
+      }
+      return rawHeaders
+    }
     client = {
       async request ({ method, path, headers, body, signal }) {
         const r = await pool.request({ method, path, headers, body: body ?? undefined, signal })
-        const rawHeaders = []
-        for (const [name, value] of Object.entries(r.headers)) {
-          if (Array.isArray(value)) for (const v of value) rawHeaders.push(name, v)
-          else if (value !== undefined) rawHeaders.push(name, value)
-        }
-        return { status: r.statusCode, statusText: http.STATUS_CODES[r.statusCode] ?? '', httpVersion: '1.1', rawHeaders, body: r.body }
+        return { status: r.statusCode, statusText: http.STATUS_CODES[r.statusCode] ?? '', httpVersion: '1.1', rawHeaders: flatten(r.headers), body: r.body }
+      },
+      async upgrade ({ method, path, headers, protocol, signal }) {
+        const r = await pool.upgrade({ method, path, headers, protocol, signal })
+        // undici pushes the bytes behind the 101 back into the socket: nothing in head.
+        return { statusCode: 101, statusText: 'Switching Protocols', rawHeaders: flatten(r.headers), socket: r.socket, head: Buffer.alloc(0) }
       },
       close: () => pool.close(),
     }

@@ -8,14 +8,18 @@
 //   the client's address is appended to `X-Forwarded-For`.
 // - Upstream failures become 502 Bad Gateway, upstream timeouts 504 Gateway Timeout.
 // - A client that goes away aborts its upstream request (the upstream sees the connection close).
+// - Upgrades (WebSocket) are relayed end to end: the upstream upgrade runs on node-hyper's
+//   dedicated connection (`pool.upgrade()`), the 101 goes back to the client, then bytes flow
+//   both ways untouched until either side closes. An upstream that refuses the upgrade has its
+//   status and headers relayed (without body); other failures are 502/504 as for requests.
 //
 // Run it (Node >= 22.18 runs TypeScript directly; on Node 20 compile it first):
 //   node examples/proxy.ts http://127.0.0.1:3000 8080
 //   npx tsc -p examples && node build/examples/proxy.js http://127.0.0.1:3000 8080
 import http from 'node:http'
-import type { Readable } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { Pool, type PoolOptions, type RequestOptions } from 'node-hyper'
+import { Pool, UpgradeError, type PoolOptions, type RequestOptions, type UpgradeOptions } from 'node-hyper'
 
 /** What the proxy needs from an upstream response (a node-hyper `ClientResponse` is one). */
 export interface UpstreamResponse {
@@ -26,12 +30,29 @@ export interface UpstreamResponse {
   body: Readable
 }
 
+/** What the proxy needs from an upstream upgrade (a node-hyper `UpgradedConnection` is one). */
+export interface UpstreamUpgrade {
+  statusCode: number
+  statusText: string
+  rawHeaders: string[]
+  /** The upstream connection, now speaking the new protocol. */
+  socket: Duplex
+  /** Bytes the upstream sent right behind its 101 (relayed first). */
+  head: Buffer
+}
+
 /**
  * The upstream client. By default a node-hyper `Pool`; the benchmark plugs in undici through
  * this to compare the very same proxy on both clients.
  */
 export interface UpstreamClient {
   request (options: RequestOptions): Promise<UpstreamResponse>
+  /**
+   * Upgrade requests (WebSocket); resolves once the upstream answered 101. A refusal that
+   * carries `statusCode`/`statusText`/`rawHeaders` (node-hyper's `UpgradeError`) is relayed to
+   * the client. Without this method the proxy answers upgrades with 501.
+   */
+  upgrade? (options: UpgradeOptions): Promise<UpstreamUpgrade>
   close (): Promise<void>
 }
 
@@ -122,6 +143,101 @@ export function createProxy (options: ProxyOptions): http.Server {
     void handle(req, res)
   })
   server.on('close', () => { void pool.close() })
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    void relayUpgrade(req, socket, head)
+  })
+
+  /** Request headers for upstream: end-to-end fields plus Via, X-Forwarded-For and -Host. */
+  function upstreamHeaders (req: http.IncomingMessage): string[] {
+    // Expect was answered by this server already (node:http sends 100 Continue).
+    const headers = endToEnd(req.rawHeaders, options.preserveHost ? ['expect'] : ['expect', 'host'])
+    if (!options.preserveHost && req.headers.host) appendField(headers, 'x-forwarded-host', req.headers.host)
+    appendField(headers, 'via', `${protocolVersion(req.httpVersion)} ${pseudonym}`)
+    appendField(headers, 'x-forwarded-for', req.socket.remoteAddress ?? 'unknown')
+    return headers
+  }
+
+  /** Writes a response head (and no body) on a raw client socket, then closes it. */
+  function refuse (socket: Duplex, status: number, statusText: string, raw: string[], text = ''): void {
+    const fields = endToEnd(raw, ['content-length'])
+    appendField(fields, 'via', `1.1 ${pseudonym}`)
+    fields.push('Content-Length', String(Buffer.byteLength(text)), 'Connection', 'close')
+    let out = `HTTP/1.1 ${status} ${statusText}\r\n`
+    for (let i = 0; i < fields.length; i += 2) out += `${fields[i]}: ${fields[i + 1]}\r\n`
+    socket.end(out + '\r\n' + text)
+  }
+
+  async function relayUpgrade (req: http.IncomingMessage, client: Duplex, clientHead: Buffer): Promise<void> {
+    const early = (): void => { client.destroy() }
+    client.on('error', early)
+    if (!req.url?.startsWith('/')) {
+      refuse(client, 400, 'Bad Request', ['Content-Type', 'text/plain'], 'origin-form request target expected\n')
+      return
+    }
+    if (!pool.upgrade) {
+      refuse(client, 501, 'Not Implemented', ['Content-Type', 'text/plain'], 'upgrades are not supported by this upstream client\n')
+      return
+    }
+    const ac = new AbortController()
+    const onGone = (): void => ac.abort(new Error('client disconnected'))
+    client.once('close', onGone)
+    let upstream: UpstreamUpgrade
+    try {
+      upstream = await pool.upgrade({
+        method: req.method!,
+        path: req.url,
+        headers: upstreamHeaders(req),
+        protocol: req.headers.upgrade ?? 'websocket',
+        signal: ac.signal,
+      })
+    } catch (err) {
+      if (ac.signal.aborted) return
+      options.onError?.(err as Error, req)
+      const e = err as Partial<UpgradeError>
+      if (typeof e.statusCode === 'number' && e.statusCode >= 200) {
+        // The upstream refused the upgrade: the client gets its answer.
+        refuse(client, e.statusCode, e.statusText ?? '', e.rawHeaders ?? [])
+      } else {
+        const status = statusFor(err)
+        refuse(client, status, http.STATUS_CODES[status]!, ['Content-Type', 'text/plain'], `${http.STATUS_CODES[status]}: ${(err as { code?: string }).code ?? (err as Error).message}\n`)
+      }
+      return
+    } finally {
+      client.removeListener('close', onGone)
+    }
+    const up = upstream.socket
+    if (client.destroyed) {
+      up.destroy()
+      return
+    }
+    // The 101 for the client: the switch itself (Upgrade, Connection) plus the upstream's
+    // end-to-end fields (Sec-WebSocket-Accept, -Protocol, -Extensions, ...).
+    const fields = endToEnd(upstream.rawHeaders)
+    appendField(fields, 'via', `1.1 ${pseudonym}`)
+    const protocol = upstream.rawHeaders.find((_v, i, a) => i % 2 === 1 && a[i - 1]!.toLowerCase() === 'upgrade') ?? req.headers.upgrade ?? 'websocket'
+    let out = `HTTP/1.1 101 ${upstream.statusText || 'Switching Protocols'}\r\nConnection: Upgrade\r\nUpgrade: ${protocol}\r\n`
+    for (let i = 0; i < fields.length; i += 2) out += `${fields[i]}: ${fields[i + 1]}\r\n`
+    client.write(out + '\r\n')
+    if (upstream.head.length > 0) client.write(upstream.head)
+    if (clientHead.length > 0) up.write(clientHead)
+    // Bytes both ways until either side goes; then the other is ended once what it still has
+    // to write is flushed (an error destroys both at once).
+    const fail = (err: Error): void => {
+      options.onError?.(err, req)
+      client.destroy()
+      up.destroy()
+    }
+    const closeOther = (other: Duplex) => (): void => {
+      if (!other.destroyed) other.end(() => other.destroy())
+    }
+    client.removeListener('error', early)
+    up.on('error', fail)
+    client.on('error', fail)
+    up.on('close', closeOther(client))
+    client.on('close', closeOther(up))
+    up.pipe(client)
+    client.pipe(up)
+  }
 
   async function handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const ac = new AbortController()
@@ -136,11 +252,7 @@ export function createProxy (options: ProxyOptions): http.Server {
       return
     }
 
-    // Expect was answered by this server already (node:http sends 100 Continue).
-    const headers = endToEnd(req.rawHeaders, options.preserveHost ? ['expect'] : ['expect', 'host'])
-    if (!options.preserveHost && req.headers.host) appendField(headers, 'x-forwarded-host', req.headers.host)
-    appendField(headers, 'via', `${protocolVersion(req.httpVersion)} ${pseudonym}`)
-    appendField(headers, 'x-forwarded-for', req.socket.remoteAddress ?? 'unknown')
+    const headers = upstreamHeaders(req)
     const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 
     let upstream: UpstreamResponse

@@ -7,6 +7,7 @@ import { kDispatch } from './client-conn.js'
 import { prepareRequest, type Exchange, type RequestOptions } from './exchange.js'
 import { ClientResponse, ResponseExchange } from './response.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
+import type { TunnelOptions, UpgradeOptions, UpgradedConnection } from './upgrade.js'
 
 export interface AgentOptions extends PoolOptions {
   /** Most origins with a pool at once; a request to another origin rejects with `ERR_MAX_ORIGINS` (default unlimited). */
@@ -96,6 +97,38 @@ export class Agent {
     return ex.takePromise()
   }
 
+  /**
+   * Upgrades a request to `url` (`http:`/`https:`, or `ws:`/`wss:` for the same) on a dedicated
+   * connection: see {@link Pool.upgrade}. `path` defaults to the URL's path and query.
+   */
+  upgrade (url: string | URL, options: UpgradeOptions = {}): Promise<UpgradedConnection> {
+    if (this.#closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the agent is closed'))
+    let u: URL
+    let pool: Pool
+    try {
+      u = new URL(String(url))
+      if (u.protocol === 'ws:' || u.protocol === 'wss:') u = new URL(`${u.protocol === 'ws:' ? 'http:' : 'https:'}${u.href.slice(u.protocol.length)}`)
+    } catch {
+      return Promise.reject(new InvalidArgumentError('ERR_INVALID_URL', 'url', `invalid URL: ${String(url)}`))
+    }
+    try {
+      pool = this.pool(u)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return pool.upgrade({ ...options, path: options.path ?? (u.pathname + u.search) })
+  }
+
+  /** Opens a CONNECT tunnel through the proxy at `url` (its origin) to `options.path` (`host:port`): see {@link Pool.connect}. */
+  connect (url: string | URL, options: TunnelOptions): Promise<UpgradedConnection> {
+    if (this.#closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the agent is closed'))
+    try {
+      return this.pool(url).connect(options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
   /** @internal Schedules a prepared exchange on `origin`'s pool. */
   [kDispatch] (origin: string | URL, ex: Exchange): void {
     if (this.#closed) {
@@ -137,4 +170,16 @@ export function request (url: string | URL, options: RequestOptions & { agent?: 
   if (options === null || typeof options !== 'object') return Promise.reject(new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'request options must be an object'))
   const { agent, ...rest } = options
   return (agent ?? getGlobalAgent()).request(url, rest)
+}
+
+/**
+ * Upgrades a request through the global Agent (or `options.agent`): resolves with
+ * `{ statusCode, headers, socket, head }` once the server answers 101 Switching Protocols. Runs
+ * on a dedicated connection outside hyper (see {@link Pool.upgrade}).
+ * @example
+ * const { socket, head } = await upgrade('ws://127.0.0.1:8080/chat', { headers: { 'sec-websocket-key': key, 'sec-websocket-version': '13' } })
+ */
+export function upgrade (url: string | URL, options: UpgradeOptions & { agent?: Agent } = {}): Promise<UpgradedConnection> {
+  const { agent, ...rest } = options
+  return (agent ?? getGlobalAgent()).upgrade(url, rest)
 }

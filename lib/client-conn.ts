@@ -188,7 +188,7 @@ function resolveTarget (target: ConnectTarget, options: ConnectOptions): Resolve
 }
 
 /** Resolves `hostname` with `dns.lookup` or the caller's `lookup`, holding a broken lookup to account. */
-function lookupAddress (hostname: string, options: ConnectOptions): Promise<{ address: string, family: 4 | 6 }> {
+export function lookupAddress (hostname: string, options: Pick<ConnectOptions, 'lookup' | 'family'>): Promise<{ address: string, family: 4 | 6 }> {
   const ipFamily = net.isIP(hostname)
   if (ipFamily !== 0) return Promise.resolve({ address: hostname, family: ipFamily as 4 | 6 })
   const lookup = options.lookup ?? (dns.lookup as unknown as LookupFunction)

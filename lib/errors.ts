@@ -79,6 +79,29 @@ export class AbortError extends HyperError {
 /** A connect, response-head or body-idle timeout (`ERR_CONNECT_TIMEOUT`, `ERR_HEADERS_TIMEOUT`, `ERR_BODY_TIMEOUT`). */
 export class TimeoutError extends HyperError {}
 
+/**
+ * An upgrade or CONNECT request got an answer that does not hand over the connection:
+ * `ERR_UPGRADE_REJECTED` (an upgrade answered with a final status other than 101),
+ * `ERR_BAD_UPGRADE` (a 101 without the `Upgrade`/`Connection: upgrade` fields of a protocol
+ * switch), `ERR_CONNECT_REJECTED` (a CONNECT answered with a status outside 2xx). The dedicated
+ * connection is closed; the response head is kept here.
+ */
+export class UpgradeError extends HyperError {
+  /** The status the server answered with. */
+  readonly statusCode: number
+  /** Its reason phrase. */
+  readonly statusText: string
+  /** The response headers as received: `[name, value, ...]` in wire case and order. */
+  readonly rawHeaders: string[]
+
+  constructor (code: string, message: string, statusCode: number, statusText: string, rawHeaders: string[], options: HyperErrorOptions = {}) {
+    super(code, message, options)
+    this.statusCode = statusCode
+    this.statusText = statusText
+    this.rawHeaders = rawHeaders
+  }
+}
+
 /** The request body source (stream or iterable) threw (`ERR_REQUEST_BODY`; `cause` is what it threw). */
 export class RequestBodyError extends HyperError {}
 

@@ -12,13 +12,14 @@ export type { RequestOptions, RequestBody, BodyChunk, InformationalResponse } fr
 export { ResponseBody } from './body.js'
 export { Pool } from './pool.js'
 export type { PoolOptions, PoolStats } from './pool.js'
-export { Agent, request, getGlobalAgent } from './agent.js'
+export { Agent, request, upgrade, getGlobalAgent } from './agent.js'
+export type { UpgradeOptions, TunnelOptions, UpgradedConnection } from './upgrade.js'
 export { HyperDispatcher, type HyperDispatcherOptions, type DispatchOptions, type DispatchHandler, type DispatchController, type DispatcherCallback } from './dispatcher/index.js'
 export type { AgentOptions } from './agent.js'
 export type { IncomingHeaders } from './headers.js'
 export type { TlsOptions, TlsConnectionInfo, Pem } from './tls.js'
 export type { HeadersInput } from './validate.js'
-export { HyperError, ProtocolError, SocketError, ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, TlsError, HYPER_CODES } from './errors.js'
+export { HyperError, ProtocolError, SocketError, ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, TlsError, UpgradeError, HYPER_CODES } from './errors.js'
 export type { HyperErrorOptions } from './errors.js'
 
 /** Version of the linked hyper library, e.g. `"1.12.0"`. */

@@ -14,6 +14,7 @@ import { prepareRequest, type Exchange, type ExchangeHolder, type RequestOptions
 import { ClientResponse, ResponseExchange } from './response.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, isRetryable } from './errors.js'
 import { validateCount, validateTimeout } from './validate.js'
+import { DedicatedConnections, kDedicated, type TunnelOptions, type UpgradeOptions, type UpgradedConnection } from './upgrade.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -116,7 +117,9 @@ export class Pool implements ExchangeHolder, Scheduler {
   #learnProtocol: boolean
   #protocol: '1.1' | '2' | null = null
   #sweeper: NodeJS.Timeout | null = null
-  #fdCap = Infinity;
+  #fdCap = Infinity
+  #options: PoolOptions
+  #dedicated: DedicatedConnections | null = null;
   /** @internal */
   [kPoolHooks]: { empty?: () => void } = {}
 
@@ -133,6 +136,7 @@ export class Pool implements ExchangeHolder, Scheduler {
     // connection at a time, so an h2 server is not sent a burst of parallel handshakes.
     this.#learnProtocol = url.protocol === 'https:' && options.http2 !== false && options.http2 !== true
     this.origin = url.origin
+    this.#options = options
     this.#connectOptions = config.connect
     this.#max = config.max
     this.#keepAlive = config.keepAlive
@@ -173,6 +177,43 @@ export class Pool implements ExchangeHolder, Scheduler {
     }
     this[kDispatch](ex)
     return ex.takePromise()
+  }
+
+  /**
+   * Sends an upgrade request (`Connection: Upgrade`, `Upgrade: <protocol>`) and resolves with the
+   * connection once the server answers 101 Switching Protocols: `{ statusCode, statusText,
+   * headers, rawHeaders, socket, head }`. hyper cannot hand a connection over, so this runs on a
+   * dedicated HTTP/1.1 connection of its own (Node's `net`/`tls` and `http` client, with this
+   * pool's connect and TLS options; ALPN offers `http/1.1` only). That connection is not pooled
+   * and not counted in {@link Pool.stats}; once resolved, the socket is yours.
+   *
+   * Rejects with an `UpgradeError` (`ERR_UPGRADE_REJECTED`, with `statusCode`) when the server
+   * answers anything but 101, and with the usual errors otherwise (`ERR_CONNECT_TIMEOUT`,
+   * `ERR_HEADERS_TIMEOUT`, `ABORT_ERR`, `ECONNREFUSED`, TLS codes, ...).
+   * @example
+   * const { socket, head } = await pool.upgrade({ path: '/chat', protocol: 'websocket', headers: { 'sec-websocket-key': key, 'sec-websocket-version': '13' } })
+   */
+  upgrade (options: UpgradeOptions = {}): Promise<UpgradedConnection> {
+    if (this.closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
+    return this[kDedicated]().upgrade(options)
+  }
+
+  /**
+   * Opens a tunnel through this pool's origin (an HTTP proxy) with `CONNECT <path>` and resolves
+   * with it once the proxy answers 2xx: `{ statusCode, headers, rawHeaders, socket, head }`. Runs
+   * on a dedicated connection like {@link Pool.upgrade}. Rejects with an `UpgradeError`
+   * (`ERR_CONNECT_REJECTED`, with `statusCode`) for any other answer (e.g. 407).
+   * @example
+   * const { socket } = await proxyPool.connect({ path: 'example.com:443', headers: { 'proxy-authorization': auth } })
+   */
+  connect (options: TunnelOptions): Promise<UpgradedConnection> {
+    if (this.closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
+    return this[kDedicated]().connect(options)
+  }
+
+  /** @internal The dedicated (never pooled) connections of upgrades and CONNECT tunnels. */
+  [kDedicated] (): DedicatedConnections {
+    return (this.#dedicated ??= new DedicatedConnections(this.origin, this.#options))
   }
 
   /** @internal Schedules a prepared exchange (the core entry both faces use). */
@@ -420,19 +461,30 @@ export class Pool implements ExchangeHolder, Scheduler {
     void Promise.all(conns.map((c) => c.close())).then(() => this.#closedResolve?.())
   }
 
-  /** Graceful: queued and in-flight requests finish, then every connection closes. */
+  /**
+   * Graceful: queued and in-flight requests finish, then every connection closes. Upgrades and
+   * tunnels still waiting for their answer finish too; connections already handed over are the
+   * caller's and stay open.
+   */
   close (): Promise<void> {
     if (!this.#closing) {
-      this.#closing = new Promise((resolve) => { this.#closedResolve = resolve })
+      const pooled = new Promise<void>((resolve) => { this.#closedResolve = resolve })
+      const dedicated = this.#dedicated?.close()
+      this.#closing = dedicated ? Promise.all([pooled, dedicated]).then(() => {}) : pooled
       this.#maybeClosed()
     }
     return this.#closing
   }
 
-  /** Fails every queued request with `err` (or `ERR_DESTROYED`) and destroys every connection. */
+  /**
+   * Fails every queued request with `err` (or `ERR_DESTROYED`) and destroys every connection,
+   * and every upgrade or tunnel still waiting for its answer. Connections already handed over
+   * are the caller's and are not touched.
+   */
   destroy (err?: Error): void {
     if (this.#destroyed) return
     this.#destroyed = true
+    this.#dedicated?.destroy(err)
     const e = new ConnectionClosedError('ERR_DESTROYED', err ? `the pool was destroyed: ${err.message}` : 'the pool was destroyed', { cause: err })
     let ex: Exchange | undefined
     while ((ex = this.#dequeue()) !== undefined) ex.fail(e)

@@ -5,6 +5,7 @@ import http from 'node:http'
 import net from 'node:net'
 import crypto from 'node:crypto'
 import { Readable } from 'node:stream'
+import { WebSocket, WebSocketServer } from 'ws'
 import { createProxy } from '../examples/proxy'
 import { httpServer, rawServer, deadPort, pattern, readAll } from './helpers'
 
@@ -283,6 +284,90 @@ describe('reverse proxy example', () => {
       expect(upstreamClosed.has(id)).toBe(true)
     } finally {
       await closeServer(p)
+    }
+  })
+})
+
+describe('reverse proxy example: WebSocket upgrades', () => {
+  it('relays a WebSocket end to end (ws client -> proxy -> ws server): text, binary, close handshake', async () => {
+    const upstreamHttp = http.createServer()
+    const wss = new WebSocketServer({ server: upstreamHttp })
+    const seen: http.IncomingMessage[] = []
+    const serverCloses: [number, string][] = []
+    wss.on('connection', (ws, req) => {
+      seen.push(req)
+      ws.send('welcome') // right behind the 101: the proxy must relay the bytes that follow it
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }))
+      ws.on('close', (code, reason) => serverCloses.push([code, reason.toString()]))
+    })
+    const upstreamPort = await listen(upstreamHttp)
+    const p = createProxy({ upstream: `http://127.0.0.1:${upstreamPort}` })
+    const pport = await listen(p)
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${pport}/live?x=1`, ['chat.v1'], { headers: { 'x-client': 'test' } })
+      const messages: { data: Buffer, binary: boolean }[] = []
+      ws.on('message', (data: Buffer, binary) => messages.push({ data, binary }))
+      const upgradeHeaders = await new Promise<http.IncomingHttpHeaders>((resolve, reject) => {
+        ws.once('upgrade', (res) => resolve(res.headers))
+        ws.once('error', reject)
+      })
+      await new Promise<void>((resolve) => ws.readyState === WebSocket.OPEN ? resolve() : ws.once('open', () => resolve()))
+      expect(upgradeHeaders.via).toBe('1.1 node-hyper')
+      expect(upgradeHeaders['sec-websocket-protocol']).toBe('chat.v1')
+      const big = pattern(300_000, 3)
+      ws.send('ping over the proxy')
+      ws.send(big)
+      for (let i = 0; i < 1000 && messages.length < 3; i++) await sleep(5)
+      expect(messages[0]).toEqual({ data: Buffer.from('welcome'), binary: false })
+      expect(messages[1]!.data.toString()).toBe('ping over the proxy')
+      expect(messages[2]!.binary).toBe(true)
+      expect(sha(messages[2]!.data)).toBe(sha(big))
+      const closed = new Promise<[number, string]>((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])))
+      ws.close(1000, 'bye')
+      expect(await closed).toEqual([1000, 'bye'])
+      for (let i = 0; i < 200 && serverCloses.length === 0; i++) await sleep(5)
+      expect(serverCloses).toEqual([[1000, 'bye']])
+      // what the upstream saw: the upgrade and end-to-end fields, plus the proxy's own
+      const req = seen[0]!
+      expect(req.url).toBe('/live?x=1')
+      expect(req.headers.upgrade).toBe('websocket')
+      expect(req.headers['x-client']).toBe('test')
+      expect(req.headers.via).toBe('1.1 node-hyper')
+      expect(req.headers['x-forwarded-for']).toBe('127.0.0.1')
+      expect(req.headers.host).toBe(`127.0.0.1:${upstreamPort}`)
+    } finally {
+      for (const c of wss.clients) c.terminate()
+      wss.close()
+      await closeServer(p)
+      await closeServer(upstreamHttp)
+    }
+  })
+
+  it('an upstream refusing the upgrade has its status relayed; an unreachable one is 502', async () => {
+    const upstreamHttp = http.createServer()
+    const wss = new WebSocketServer({ server: upstreamHttp, verifyClient: (_info, cb) => cb(false, 401, 'Unauthorized', { 'X-Reason': 'no token' }) })
+    const upstreamPort = await listen(upstreamHttp)
+    const p = createProxy({ upstream: `http://127.0.0.1:${upstreamPort}` })
+    const pport = await listen(p)
+    const dead = createProxy({ upstream: `http://127.0.0.1:${await deadPort()}` })
+    const dport = await listen(dead)
+    const refused = (port: number) => new Promise<{ status: number, headers: http.IncomingHttpHeaders }>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`)
+      ws.on('unexpected-response', (_req, res) => { resolve({ status: res.statusCode!, headers: res.headers }); res.resume(); ws.terminate() })
+      ws.on('open', () => reject(new Error('opened')))
+      ws.on('error', () => {})
+    })
+    try {
+      const r = await refused(pport)
+      expect(r.status).toBe(401)
+      expect(r.headers['x-reason']).toBe('no token')
+      expect(r.headers.via).toBe('1.1 node-hyper')
+      expect((await refused(dport)).status).toBe(502)
+    } finally {
+      wss.close()
+      await closeServer(p)
+      await closeServer(dead)
+      await closeServer(upstreamHttp)
     }
   })
 })

@@ -2,9 +2,12 @@
 // describe what the runtime does.
 import { describe, it, expectTypeOf } from 'vitest'
 import type { Readable } from 'node:stream'
+import type { Socket } from 'node:net'
 import {
   ClientConn, ClientResponse, ResponseBody, Executor, HyperError, SocketError, ProtocolError,
   ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, TlsError, hyperVersion,
+  Pool, Agent, upgrade, UpgradeError, HyperDispatcher,
+  type UpgradeOptions, type TunnelOptions, type UpgradedConnection,
   type ConnectOptions, type TlsOptions, type TlsConnectionInfo, type RequestOptions, type IncomingHeaders, type InformationalResponse,
 } from '../dist/esm/index.mjs'
 import * as cjs from '../dist/cjs/index.js'
@@ -47,6 +50,23 @@ describe('public types', () => {
     expectTypeOf<ResponseBody['bytes']>().returns.toEqualTypeOf<Promise<Uint8Array>>()
     expectTypeOf<ResponseBody['arrayBuffer']>().returns.toEqualTypeOf<Promise<ArrayBuffer>>()
     expectTypeOf<ResponseBody['dump']>().returns.toEqualTypeOf<Promise<void>>()
+  })
+
+  it('upgrades and CONNECT', () => {
+    expectTypeOf<Pool['upgrade']>().returns.resolves.toEqualTypeOf<UpgradedConnection>()
+    expectTypeOf<Pool['connect']>().parameter(0).toEqualTypeOf<TunnelOptions>()
+    expectTypeOf<Agent['upgrade']>().parameter(0).toEqualTypeOf<string | URL>()
+    expectTypeOf<Agent['connect']>().returns.resolves.toEqualTypeOf<UpgradedConnection>()
+    expectTypeOf(upgrade).returns.resolves.toEqualTypeOf<UpgradedConnection>()
+    expectTypeOf<UpgradedConnection['socket']>().toEqualTypeOf<Socket>()
+    expectTypeOf<UpgradedConnection['head']>().toEqualTypeOf<Buffer>()
+    expectTypeOf<UpgradedConnection['headers']>().toEqualTypeOf<IncomingHeaders>()
+    expectTypeOf<UpgradeOptions['protocol']>().toEqualTypeOf<string | undefined>()
+    expectTypeOf<TunnelOptions['path']>().toEqualTypeOf<string>()
+    expectTypeOf<UpgradeError>().toMatchTypeOf<HyperError>()
+    expectTypeOf<UpgradeError['statusCode']>().toEqualTypeOf<number>()
+    expectTypeOf<HyperDispatcher['upgrade']>().toBeFunction()
+    expectTypeOf<HyperDispatcher['connect']>().toBeFunction()
   })
 
   it('errors', () => {

@@ -36,6 +36,7 @@ export interface DispatchHandler {
   onError?: (err: Error) => void
   onUpgrade?: (statusCode: number, rawHeaders: Buffer[], socket: unknown) => void
   onRequestStart?: (controller: DispatchController, context: unknown) => void
+  onRequestUpgrade?: (controller: DispatchController, statusCode: number, headers: Record<string, string | string[]>, socket: unknown) => void
   onResponseStart?: (controller: DispatchController, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string) => void
   onResponseData?: (controller: DispatchController, chunk: Buffer) => void
   onResponseEnd?: (controller: DispatchController, trailers: Record<string, string | string[]>) => void
@@ -43,16 +44,26 @@ export interface DispatchHandler {
   [key: string]: unknown
 }
 
+/** A request in flight as its dispatcher sees it (a controller, or an upgrade on a dedicated connection). */
+export interface ActiveDispatch {
+  /** Resolves once the handler got its last callback. */
+  whenSettled (): Promise<void>
+  /** Ends it with `err` delivered to the handler. */
+  failHandler (err: unknown): void
+}
+
 /** What the controllers need of their dispatcher. */
 export interface ControllerOwner {
-  /** A controller got its handler's last callback. */
-  settled (c: DispatchExchange): void
+  /** A request started (close() waits for it, destroy() fails it). */
+  started (c: ActiveDispatch): void
+  /** A request got its handler's last callback. */
+  settled (c: ActiveDispatch): void
   /** A handler threw from its error callback: report it (an 'error' event, or uncaught). */
   report (err: unknown): void
 }
 
 /** One dispatched request: the exchange's callbacks become the handler's. */
-export abstract class DispatchExchange extends Exchange implements DispatchController {
+export abstract class DispatchExchange extends Exchange implements DispatchController, ActiveDispatch {
   protected readonly owner: ControllerOwner
   protected readonly handler: DispatchHandler
   #paused = false

@@ -16,8 +16,9 @@ import { inspectHeaders } from '../exchange.js'
 import type { TlsOptions } from '../tls.js'
 import { TOKEN, hasHeader, validatePath } from '../validate.js'
 import { flatHeaders, toBody } from './convert.js'
-import { DispatchExchange, LegacyController, ModernController, wrapHandler, type ControllerOwner, type DispatchController, type DispatchHandler } from './controller.js'
-import { clientClosed, clientDestroyed, invalidArgument, notSupported, toUndiciError, undiciOrThrow } from './undici.js'
+import { DispatchExchange, LegacyController, ModernController, wrapHandler, type ActiveDispatch, type ControllerOwner, type DispatchController, type DispatchHandler } from './controller.js'
+import { dispatchUpgrade } from './upgrade.js'
+import { clientClosed, clientDestroyed, invalidArgument, toUndiciError, undiciOrThrow } from './undici.js'
 
 export type { DispatchController, DispatchHandler } from './controller.js'
 
@@ -72,7 +73,7 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
   /** The node-hyper Agent requests go through (`agent.pool(origin).stats` for counters). */
   readonly agent: Agent;
   /** @internal */
-  [kActive] = new Set<DispatchExchange>()
+  [kActive] = new Set<ActiveDispatch>()
   private _closed = false
   private _destroyed = false
   private _closing: Promise<void> | null = null
@@ -108,6 +109,7 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     if (!handler || typeof handler !== 'object') throw invalidArgument('handler must be an object')
     const modern = typeof handler.onRequestStart === 'function'
     if (!modern && typeof handler.onError !== 'function') throw invalidArgument('invalid onError method')
+    if (opts !== null && typeof opts === 'object' && (opts.upgrade || opts.method === 'CONNECT')) return this.#dispatchDedicated(opts, handler, modern)
     const controller = modern ? new ModernController(this, handler) : new LegacyController(this, handler)
     let origin: string | URL
     try {
@@ -119,32 +121,57 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
       return false
     }
     controller.wantInformational = typeof handler.onHeaders === 'function' || typeof handler.onResponseStart === 'function'
-    this[kActive].add(controller)
+    this.started(controller)
     if (controller.begin()) this.agent[kSend](origin, controller)
     return true
   }
 
-  /** undici's dispatch options onto the exchange (undici's validation rules and error classes). */
-  #prepare (ex: DispatchExchange, opts: DispatchOptions): string | URL {
+  /** What every dispatch is checked for (undici's rules and error classes): origin, method, path with the query. */
+  #common (opts: DispatchOptions, dedicated: boolean): { origin: string | URL, method: string, path: string } {
     if (!opts || typeof opts !== 'object') throw invalidArgument('opts must be an object.')
     if (this._destroyed) throw clientDestroyed()
     if (this._closed) throw clientClosed()
-    const { origin, method, query, upgrade } = opts
+    const { origin, method, query } = opts
     if (!origin || (typeof origin !== 'string' && !(origin instanceof URL))) throw invalidArgument('opts.origin must be a non-empty string or URL.')
     if (typeof opts.path !== 'string') throw invalidArgument('path must be a string')
     if (typeof method !== 'string') throw invalidArgument('method must be a string')
     if (!TOKEN.test(method)) throw invalidArgument('invalid request method')
     if (opts.maxRedirections != null && opts.maxRedirections !== 0) throw invalidArgument('maxRedirections is not supported, use the redirect interceptor')
-    if (opts.reset != null && typeof opts.reset !== 'boolean') throw invalidArgument('invalid reset')
-    if (opts.expectContinue != null && typeof opts.expectContinue !== 'boolean') throw invalidArgument('invalid expectContinue')
-    if (upgrade || method === 'CONNECT') throw notSupported('upgrade and CONNECT are not supported by node-hyper (hyper\'s C API has no protocol upgrades)')
     let path = opts.path
-    if (path[0] !== '/' && !/^https?:\/\//.test(path)) throw invalidArgument('path must be an absolute URL or start with a slash')
+    // CONNECT's target is host:port (authority form).
+    if (!dedicated && path[0] !== '/' && !/^https?:\/\//.test(path)) throw invalidArgument('path must be an absolute URL or start with a slash')
     if (query) {
       if (path.includes('?') || path.includes('#')) throw new Error('Query params cannot be passed when url already contains "?" or "#".')
       const qs = querystring.stringify(query as querystring.ParsedUrlQueryInput)
       if (qs) path += '?' + qs
     }
+    return { origin, method, path }
+  }
+
+  /** Upgrades and CONNECT run on a dedicated connection outside hyper (dispatcher/upgrade.ts). */
+  #dispatchDedicated (opts: DispatchOptions, handler: DispatchHandler, modern: boolean): boolean {
+    try {
+      const { origin, method, path } = this.#common(opts, true)
+      const headers = flatHeaders(opts.headers)
+      return dispatchUpgrade({ agent: this.agent, origin, method, path, headers, opts, handler, owner: this, toError: toUndiciError })
+    } catch (err) {
+      if (modern) {
+        if (typeof handler.onResponseError !== 'function') throw err
+        handler.onResponseError({ aborted: false, paused: false, reason: null, rawHeaders: null, rawTrailers: null, abort () {}, pause () {}, resume () {} }, err as Error)
+      } else {
+        handler.onError!(err as Error)
+      }
+      return false
+    }
+  }
+
+  /** undici's dispatch options onto the exchange (undici's validation rules and error classes). */
+  #prepare (ex: DispatchExchange, opts: DispatchOptions): string | URL {
+    const common = this.#common(opts, false)
+    const { origin, method } = common
+    let path = common.path
+    if (opts.reset != null && typeof opts.reset !== 'boolean') throw invalidArgument('invalid reset')
+    if (opts.expectContinue != null && typeof opts.expectContinue !== 'boolean') throw invalidArgument('invalid expectContinue')
     try {
       path = validatePath(path)
     } catch (err) {
@@ -177,8 +204,13 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     return origin
   }
 
-  /** @internal a controller got its handler's last callback. */
-  settled (c: DispatchExchange): void {
+  /** @internal a request started. */
+  started (c: ActiveDispatch): void {
+    this[kActive].add(c)
+  }
+
+  /** @internal a request got its handler's last callback. */
+  settled (c: ActiveDispatch): void {
     this[kActive].delete(c)
   }
 
@@ -258,6 +290,22 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
   /** undici's `Dispatcher.stream()` on this dispatcher (needs the `undici` package). */
   stream (opts: Record<string, unknown>, factory: (...args: unknown[]) => unknown, callback?: (...args: unknown[]) => void): unknown {
     return undiciOrThrow('HyperDispatcher.stream()').Dispatcher.prototype.stream.call(this, opts, factory, callback)
+  }
+
+  /**
+   * undici's `Dispatcher.upgrade()` on this dispatcher (needs the `undici` package): the upgrade
+   * runs on a dedicated connection outside hyper; resolves with `{ headers, socket, opaque }`.
+   */
+  upgrade (opts: Record<string, unknown>, callback?: (...args: unknown[]) => void): unknown {
+    return undiciOrThrow('HyperDispatcher.upgrade()').Dispatcher.prototype.upgrade.call(this, opts, callback)
+  }
+
+  /**
+   * undici's `Dispatcher.connect()` on this dispatcher (needs the `undici` package): a CONNECT
+   * on a dedicated connection outside hyper; resolves with `{ statusCode, headers, socket, opaque }`.
+   */
+  connect (opts: Record<string, unknown>, callback?: (...args: unknown[]) => void): unknown {
+    return undiciOrThrow('HyperDispatcher.connect()').Dispatcher.prototype.connect.call(this, opts, callback)
   }
 
   /** undici's `Dispatcher.pipeline()` on this dispatcher (needs the `undici` package). */

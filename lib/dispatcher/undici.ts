@@ -91,3 +91,8 @@ export function clientClosed (): Error {
   const u = loadUndici()
   return u ? new u.errors.ClientClosedError() : new HyperError('ERR_CLOSED', 'The client is closed')
 }
+
+export function badUpgrade (): Error {
+  const u = loadUndici()
+  return u ? new u.errors.SocketError('bad upgrade', null) : new HyperError('ERR_BAD_UPGRADE', 'bad upgrade')
+}
