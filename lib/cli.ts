@@ -451,9 +451,9 @@ const X509_ERRORS: Record<string, number> = {
   HOSTNAME_MISMATCH: 62,
 }
 
-/** The head as curl shows it with -i: HTTP/1.x with the reason phrase, HTTP/2 without. */
+/** The head as curl shows it with -i (and counts it for size_header): HTTP/2 has no reason phrase. */
 function headText (res: ClientResponse): string {
-  const lines = [res.httpVersion === '2.0' ? `HTTP/2 ${res.status}` : `HTTP/${res.httpVersion} ${res.status} ${res.statusText}`]
+  const lines = [res.httpVersion === '2.0' ? `HTTP/2 ${res.status} ` : `HTTP/${res.httpVersion} ${res.status} ${res.statusText}`]
   for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`)
   return lines.join('\r\n') + '\r\n\r\n'
 }

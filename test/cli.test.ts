@@ -241,6 +241,20 @@ describe('node-hyper CLI: basics', () => {
     }
   })
 
+  it('--http2 on http: (h2c): -i shows curl\'s HTTP/2 status line, size_header counts the head as shown', async () => {
+    const server = http2.createServer((_req, res) => { res.setHeader('content-type', 'text/plain'); res.end('h2 body') })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const r = await run(['--http2', '-i', '-w', '\n%{http_version} %{size_header}', `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`])
+      expect(r.code).toBe(0)
+      const [head, rest] = r.stdout.split('\r\n\r\n')
+      expect(head!.split('\r\n')[0]).toBe('HTTP/2 200 ')
+      expect(rest).toBe(`h2 body\n2 ${head!.length + 4}`)
+    } finally {
+      server.close()
+    }
+  })
+
   it('--unix-socket and -o', async () => {
     const sock = path.join(tmp, 's.sock')
     const server = http.createServer((req, res) => res.end(`host=${req.headers.host}`))
