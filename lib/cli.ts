@@ -1054,7 +1054,10 @@ class Operation {
     if (cfg.http2 !== undefined) options.http2 = cfg.http2
     if (secure) options.tls = cfg.tls
     let remoteIp: string | null = null
+    // A lookup that completes after the connect was abandoned (timeout) must not count.
+    let abandoned = false
     const resolved = (address: string | null): void => {
+      if (abandoned) return
       this.#mark('namelookup')
       this.#phase = 'connect'
       remoteIp = address
@@ -1099,6 +1102,7 @@ class Operation {
       }
       return conn
     } finally {
+      abandoned = true
       clearTimeout(timer)
       this.abort.signal.removeEventListener('abort', onAbort)
     }
