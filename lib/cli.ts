@@ -8,7 +8,6 @@
 import * as dns from 'node:dns'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
-import * as path from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { Transform, Writable, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -19,6 +18,7 @@ import {
   hyperVersion, type ClientResponse, type ConnectOptions, type LookupFunction, type TlsOptions,
 } from './index.js'
 import { validateHeaderName, validateHeaderValue, validateMethod } from './validate.js'
+import { packageVersion } from './package.js'
 
 const USAGE = `usage: node-hyper [options] URL
 
@@ -216,17 +216,6 @@ async function readStdin (): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const c of process.stdin) chunks.push(c as Buffer)
   return Buffer.concat(chunks)
-}
-
-function packageVersion (): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    const pj = path.join(dir, 'package.json')
-    if (fs.existsSync(pj)) {
-      const p = JSON.parse(fs.readFileSync(pj, 'utf8'))
-      if (p.name === 'node-hyper') return p.version
-    }
-    if (path.dirname(dir) === dir) return 'unknown'
-  }
 }
 
 type Values = ReturnType<typeof parseArgs<{ args: string[], allowPositionals: true, options: typeof OPTIONS }>>['values']
