@@ -139,3 +139,10 @@ export async function heapUsed (): Promise<number> {
   }
   return process.memoryUsage().heapUsed
 }
+
+/** An outcome as one line, for readable assertion failures: `resolved`, `pending`, `rejected CODE: message`. */
+export function show (o: Outcome<unknown>): string {
+  if (o.state !== 'rejected') return o.state
+  const e = o.error
+  return `rejected ${e?.name ?? typeof e} ${e?.code ?? ''}: ${e?.message ?? String(e)}`
+}
