@@ -5,7 +5,7 @@
 // sent, on HTTP/2 and HTTP/1 alike; anything else is an InvalidArgumentError.
 import { describe, it, expect, afterEach } from 'vitest'
 import * as undici from 'undici'
-import { ClientConn, HyperDispatcher, InvalidArgumentError } from '../../dist/esm/index.mjs'
+import { ClientConn, HyperDispatcher } from '../../dist/esm/index.mjs'
 import { rawServer } from '../helpers'
 import { Cleanup, h2cServer, outcome, show } from './util'
 
@@ -98,4 +98,3 @@ describe('item 18: Host / authority validation', () => {
   })
 })
 
-void InvalidArgumentError
