@@ -3,6 +3,7 @@
  * `_read()` asks hyper for the next chunk: that request is the backpressure.
  */
 import { Readable } from 'node:stream'
+import { HyperError } from './errors.js'
 import type { NativeConnection } from './native.js'
 
 /** @internal */
@@ -25,6 +26,8 @@ export class ResponseBody extends Readable {
   #error: Error | null = null
   #deferredError: Error | null = null
   #onConsume: (() => void) | null
+  /** Taken by text()/json()/arrayBuffer()/bytes() or by the undici adapter. */
+  #taken = false
 
   /** @internal */
   constructor (native: NativeConnection, id: number, first: Buffer | null, ended: boolean, readOutstanding: boolean,
@@ -130,8 +133,9 @@ export class ResponseBody extends Readable {
    * common small-response case); null otherwise (then read it as a stream).
    */
   [kTakeBuffered] (): Buffer[] | null {
-    if (!this.#ended || this.#error || this.destroyed || this.readableFlowing !== null) return null
+    if (!this.#ended || this.#error || this.destroyed || this.readableFlowing !== null || this.#taken) return null
     this.#consumed()
+    this.#taken = true
     const chunks: Buffer[] = []
     let chunk: Buffer | null
     while ((chunk = this.read() as Buffer | null) !== null) chunks.push(chunk)
@@ -143,10 +147,16 @@ export class ResponseBody extends Readable {
     const chunks: Buffer[] = []
     let size = 0
     if (this.destroyed && this.#error) throw this.#error
+    // A body is read once, as with fetch's Response.text(): a second reader would get '' (or
+    // whatever was left), which looks like a successful read of an empty body.
+    if (this.#taken || this.#dumping || this.readableDidRead || this.destroyed) {
+      throw new HyperError('ERR_BODY_ALREADY_USED', 'the response body was already read, dumped or destroyed')
+    }
     // The whole body is already buffered (the common small-response case: it arrived with the
     // head): take it synchronously instead of paying for an async iterator.
     const buffered = this[kTakeBuffered]()
     if (buffered !== null) return buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered)
+    this.#taken = true
     try {
       for await (const chunk of this) {
         chunks.push(chunk as Buffer)
@@ -158,7 +168,7 @@ export class ResponseBody extends Readable {
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
   }
 
-  /** Reads the whole body as UTF-8 text. */
+  /** Reads the whole body as UTF-8 text. Like the other readers, once: a second read rejects with `ERR_BODY_ALREADY_USED`. */
   async text (): Promise<string> {
     return (await this.#collect()).toString('utf8')
   }
