@@ -82,6 +82,22 @@ export class ResponseBody extends Readable {
     this.push(chunk)
   }
 
+  /**
+   * A 'data' listener that throws (from push(), or from Readable's own flow on a nextTick) cuts
+   * Readable's bookkeeping short: it would never ask for more, stalling the body and its
+   * connection. End the body with what the listener threw, as undici does; the throw still
+   * propagates (reported as uncaught, never swallowed).
+   */
+  override emit (event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'data') return super.emit(event, ...args)
+    try {
+      return super.emit(event, ...args)
+    } catch (err) {
+      if (!this.destroyed) this.#destroyWith(err instanceof Error ? err : new Error(String(err)))
+      throw err
+    }
+  }
+
   /** @internal */
   [kEnd] (): void {
     this.#finish()

@@ -119,6 +119,8 @@ describe('item 9: a throwing data listener', () => {
     expect(report.events).toContain('error:boom')
     expect(report.events).toContain('close')
     expect(report.events).not.toContain('end')
+    // Reported once as uncaught (as undici does), not swallowed and not repeated per chunk.
+    expect(report.uncaught).toBe(1)
     expect(report.next).toBe('helloworldworldworldworldworld')
   }, 20_000)
 })
