@@ -95,6 +95,12 @@ export class InvalidArgumentError extends TypeError {
   }
 }
 
+// hyper reports both of its response-head limits with one message; name them (hyper's h1 parser
+// has room for 100 headers, and buffers at most ~408 KiB of head).
+const HYPER_MESSAGES: Readonly<Record<string, string>> = Object.freeze({
+  'message head is too large': 'message head is too large: hyper accepts at most 100 headers and about 408 KiB of response head',
+})
+
 /** Builds the typed error for what the addon reported. */
 export function errorFromNative (info: NativeErrorInfo, context?: string): HyperError {
   const [localCode, hyperCode, message, errnoName, errno, syscall, requestSent, tlsCode] = info
@@ -113,5 +119,5 @@ export function errorFromNative (info: NativeErrorInfo, context?: string): Hyper
     return new SocketError(errnoName, `${syscall || 'socket'} ${errnoName}${context ? ' ' + context : ''}${hyperPart}`, opts)
   }
   const code = HYPER_CODES[hyperCode] ?? 'HYPER_ERROR'
-  return new ProtocolError(code, message || code, opts)
+  return new ProtocolError(code, HYPER_MESSAGES[message] ?? (message || code), opts)
 }
