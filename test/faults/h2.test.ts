@@ -116,22 +116,37 @@ describe('item 3: HTTP/2 GOAWAY and connection errors', () => {
 })
 
 describe('item 4: GOAWAY mid-body', () => {
-  // The server sends HEADERS and 10 body bytes, then GOAWAY with an error code and keeps the
-  // socket open. Today the body stays open until bodyTimeout (300 s by default); node:http2
-  // fails the stream at once ("Session closed with error code 2").
-  for (const lastStreamId of [0, 1]) {
-    it(`GOAWAY(INTERNAL_ERROR, last-stream-id ${lastStreamId}) after 10 body bytes fails the body within 2 s`, async () => {
-      const srv = cleanup.add(() => srv.close(), await h2cServer((stream, _h, session) => {
-        stream.respond({ ':status': 200 })
-        stream.write('0123456789', () => setTimeout(() => session.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR, lastStreamId), 20))
-      }))
-      const conn = cleanup.add(() => conn.destroy(), await ClientConn.connect(`http://127.0.0.1:${srv.port}`, { http2: true }))
-      const res = await within(conn.request({ path: '/' }), 3000, 'response head')
-      const body = await outcome(res.body.text(), 2000)
-      expect(body.state).toBe('rejected')
-      if (body.state === 'rejected') expect(body.error).toBeInstanceOf(HyperError)
-    })
-  }
+  // The server sends HEADERS and 10 body bytes, then GOAWAY with an error code whose
+  // last-stream-id covers the stream, and keeps the socket open (RFC 9113 5.4.1: the sender of
+  // an error GOAWAY must close the connection; this one does not). h2 only fails streams above
+  // last-stream-id, hyper does not expose the GOAWAY, so today the body stays open until
+  // bodyTimeout (300 s by default). node:http2's client fails the stream at once ("Session
+  // closed with error code 2").
+  it('node:http2 server: session.goaway(INTERNAL_ERROR) after 10 body bytes fails the body within 2 s', async () => {
+    const srv = cleanup.add(() => srv.close(), await h2cServer((stream, _h, session) => {
+      stream.respond({ ':status': 200 })
+      // node sends last-stream-id 1 here: the stream in flight.
+      stream.write('0123456789', () => setTimeout(() => session.goaway(http2.constants.NGHTTP2_INTERNAL_ERROR), 20))
+    }))
+    const conn = cleanup.add(() => conn.destroy(), await ClientConn.connect(`http://127.0.0.1:${srv.port}`, { http2: true }))
+    const res = await within(conn.request({ path: '/' }), 3000, 'response head')
+    const body = await outcome(res.body.text(), 2000)
+    expect(body.state).toBe('rejected')
+    if (body.state === 'rejected') expect(body.error).toBeInstanceOf(HyperError)
+  })
+
+  it('exact frames: HEADERS, DATA(10), GOAWAY(last-stream-id 1, INTERNAL_ERROR), socket left open: the body fails within 2 s', async () => {
+    const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b }
+    const srv = cleanup.add(() => srv.close(), await rawH2Server(({ streamId, send }) => {
+      send(frame(FRAME.HEADERS, FLAG.END_HEADERS, streamId, hpackResponse(200)), frame(FRAME.DATA, 0, streamId, '0123456789'))
+      setTimeout(() => send(frame(FRAME.GOAWAY, 0, 0, Buffer.concat([u32(streamId), u32(http2.constants.NGHTTP2_INTERNAL_ERROR)]))), 50)
+    }))
+    const conn = cleanup.add(() => conn.destroy(), await ClientConn.connect(`http://127.0.0.1:${srv.port}`, { http2: true }))
+    const res = await within(conn.request({ path: '/' }), 3000, 'response head')
+    const body = await outcome(res.body.text(), 2000)
+    expect(body.state).toBe('rejected')
+    if (body.state === 'rejected') expect(body.error).toBeInstanceOf(HyperError)
+  })
 })
 
 describe('item 5: TCP reset right after HEADERS/DATA', () => {
