@@ -3,7 +3,7 @@
  * `_read()` asks for the next chunk: that demand is the backpressure.
  */
 import { Readable } from 'node:stream'
-import { InvalidArgumentError } from './errors.js'
+import { HyperError, InvalidArgumentError } from './errors.js'
 
 /** @internal */
 export const kPush = Symbol('push')
@@ -25,8 +25,8 @@ export interface BodySource {
 /** What an unread body that is garbage-collected may still discard before its connection is closed instead. */
 export const GC_DUMP_LIMIT = 128 * 1024
 
-function bodyUsed (what: string): InvalidArgumentError {
-  return new InvalidArgumentError('ERR_BODY_ALREADY_USED', 'body', `the response body was already ${what}`)
+function bodyUsed (what: string): HyperError {
+  return new HyperError('ERR_BODY_ALREADY_USED', `the response body was already ${what}`)
 }
 
 export class ResponseBody extends Readable {
@@ -87,12 +87,21 @@ export class ResponseBody extends Readable {
   [kPush] (chunk: Buffer): void {
     this.#readPending = false
     if (this.#dumping || this.destroyed) return
+    this.push(chunk)
+  }
+
+  /**
+   * A 'data' listener that throws (from push(), or from Readable's own flow on a nextTick) cuts
+   * Readable's bookkeeping short: it would never ask for more, stalling the body and its
+   * connection. End the body with what the listener threw, as undici does (the exchange is
+   * given up); the throw still propagates (reported as uncaught, never swallowed).
+   */
+  override emit (event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'data') return super.emit(event, ...args)
     try {
-      this.push(chunk)
+      return super.emit(event, ...args)
     } catch (err) {
-      // A 'data' listener threw (push() runs it synchronously): the body is broken for whoever
-      // reads it, and the exchange is abandoned; the error still surfaces as uncaught.
-      this.destroy(err as Error)
+      if (!this.destroyed) this.#destroyWith(err instanceof Error ? err : new Error(String(err)))
       throw err
     }
   }

@@ -115,7 +115,7 @@ export function validateConnectOptions (options: ConnectOptions): void {
   }
   if (options.host !== undefined) {
     if (typeof options.host !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'host', 'host must be a string')
-    validateAuthority('host', options.host)
+    validateAuthority(options.host, 'host')
   }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'signal', 'signal must be an AbortSignal')
   for (const t of ['connectTimeout', 'headersTimeout', 'bodyTimeout'] as const) {
@@ -183,7 +183,7 @@ function resolveTarget (target: ConnectTarget, options: ConnectOptions): Resolve
   }
   const hostPart = net.isIPv6(hostname) ? `[${hostname}]` : hostname
   const hostHeader = options.host ?? (port === defaultPort ? hostPart : `${hostPart}:${port}`)
-  validateAuthority('host', hostHeader)
+  validateAuthority(hostHeader, 'host')
   return { kind: 'tcp', hostname, port, socketPath: '', hostHeader, secure }
 }
 
@@ -206,7 +206,7 @@ export function lookupAddress (hostname: string, options: Pick<ConnectOptions, '
       const first = Array.isArray(address) ? address[0] : { address, family }
       const kind = typeof first?.address === 'string' ? net.isIP(first.address) : 0
       if (kind === 0) {
-        reject(new InvalidArgumentError('ERR_INVALID_IP_ADDRESS', 'lookup', `lookup returned an invalid address for ${hostname}: ${JSON.stringify(first?.address ?? address)}`))
+        reject(new HyperError('ERR_INVALID_IP_ADDRESS', `lookup returned an invalid address for ${hostname}: ${JSON.stringify(first?.address ?? address)}`))
         return
       }
       resolve({ address: first!.address, family: kind as 4 | 6 })
@@ -215,7 +215,7 @@ export function lookupAddress (hostname: string, options: Pick<ConnectOptions, '
       lookup(hostname, { family: options.family ?? 0 }, done)
     } catch (err) {
       answered = true
-      reject(new InvalidArgumentError('ERR_INVALID_LOOKUP', 'lookup', `lookup threw: ${(err as Error)?.message ?? String(err)}`))
+      reject(new HyperError('ERR_LOOKUP_FAILED', `lookup threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
     }
   })
 }
@@ -678,5 +678,5 @@ export class ClientConn implements ExchangeHolder {
 }
 
 function lengthMismatch (declared: number, seen: number, word: 'more' | 'only'): RequestBodyError {
-  return new RequestBodyError('ERR_CONTENT_LENGTH_MISMATCH', `the request body has ${word} ${seen} bytes but content-length is ${declared}`)
+  return new RequestBodyError('ERR_HTTP_CONTENT_LENGTH_MISMATCH', `the request body has ${word} ${seen} bytes but content-length is ${declared}`)
 }

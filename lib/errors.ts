@@ -118,6 +118,12 @@ export class InvalidArgumentError extends TypeError {
   }
 }
 
+// hyper reports both of its response-head limits with one message; name them (hyper's h1 parser
+// has room for 100 headers, and buffers at most ~408 KiB of head).
+const HYPER_MESSAGES: Readonly<Record<string, string>> = Object.freeze({
+  'message head is too large': 'message head is too large: hyper accepts at most 100 headers and about 408 KiB of response head',
+})
+
 /** Builds the typed error for what the addon reported. */
 export function errorFromNative (info: NativeErrorInfo, context?: string): HyperError {
   const localCode = info[Err.LocalCode]
@@ -141,7 +147,7 @@ export function errorFromNative (info: NativeErrorInfo, context?: string): Hyper
     return new SocketError(errnoName, `${syscall || 'socket'} ${errnoName}${context ? ' ' + context : ''}${hyperPart}`, opts)
   }
   const code = HYPER_CODES[hyperCode] ?? 'HYPER_ERROR'
-  return new ProtocolError(code, message || code, opts)
+  return new ProtocolError(code, HYPER_MESSAGES[message] ?? (message || code), opts)
 }
 
 /** A request the addon refused synchronously: a field hyper rejected, or a closed connection. */

@@ -9,7 +9,7 @@
  */
 import type { NativeHead } from './protocol.js'
 import { AbortError, InvalidArgumentError } from './errors.js'
-import { flattenHeaders, validateAuthority, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
+import { flattenHeaders, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
 import type { IncomingHeaders } from './headers.js'
 
 /** Chunks a streamed request body may yield. */
@@ -230,8 +230,8 @@ export function wantsEmptyLength (method: string): boolean {
 }
 
 /**
- * The headers that shape how a request goes out, found in one scan of `ex.headers` (validated
- * here: a `Content-Length` must be a number and match a fixed body exactly).
+ * The headers that shape how a request goes out, found in one scan of `ex.headers` (which
+ * flattenHeaders validated); a `Content-Length` must match a fixed body exactly.
  */
 export function inspectHeaders (ex: Exchange): void {
   const h = ex.headers
@@ -251,11 +251,8 @@ export function inspectHeaders (ex: Exchange): void {
         break
       case 14:
         if (name.toLowerCase() === 'content-length') {
-          const v = h[i + 1]!.trim()
-          if (!/^\d{1,15}$/.test(v) || (ex.declaredLength !== -1 && Number(v) !== ex.declaredLength)) {
-            throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'headers.content-length', `invalid content-length header: ${JSON.stringify(h[i + 1])}`)
-          }
-          ex.declaredLength = Number(v)
+          // flattenHeaders checked the grammar and that repeated values agree.
+          ex.declaredLength = Number(h[i + 1])
           ex.framed = true
         }
         break
@@ -264,11 +261,10 @@ export function inspectHeaders (ex: Exchange): void {
         break
     }
   }
-  if (ex.hostIndex !== -1) validateAuthority('headers.host', h[ex.hostIndex + 1]!)
   const body = ex.body
   if (ex.declaredLength !== -1 && (body === undefined ? ex.declaredLength !== 0 : body instanceof Uint8Array && body.byteLength !== ex.declaredLength)) {
     const have = body instanceof Uint8Array ? body.byteLength : 0
-    throw new InvalidArgumentError('ERR_CONTENT_LENGTH_MISMATCH', 'headers.content-length',
+    throw new InvalidArgumentError('ERR_HTTP_CONTENT_LENGTH_MISMATCH', 'headers.content-length',
       `content-length is ${ex.declaredLength} but the body has ${have} bytes`)
   }
 }

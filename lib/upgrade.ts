@@ -360,7 +360,7 @@ export class DedicatedExchange {
 const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@[\]:]+):\d{1,5}$/
 
 /** Validates the `connect()` destination. @internal */
-export function validateAuthority (v: unknown): string {
+export function validateTunnelTarget (v: unknown): string {
   if (typeof v !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'path', 'path must be a string: the tunnel destination as host:port')
   if (!AUTHORITY.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) > 65535) {
     throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'path', `path must be the tunnel destination as host:port (authority form), got ${JSON.stringify(v)}`)
@@ -461,7 +461,7 @@ export class DedicatedConnections {
   /** Sends a CONNECT request; resolves with the tunnel once the server answered 2xx. */
   async connect (options: TunnelOptions): Promise<UpgradedConnection> {
     checkObject(options)
-    const path = validateAuthority(options.path)
+    const path = validateTunnelTarget(options.path)
     checkSignal(options.signal)
     const request: DedicatedRequest = { method: 'CONNECT', path, headers: userHeaders(options.headers, ['connection', 'upgrade']), upgrade: null, host: path }
     if (options.signal) request.signal = options.signal

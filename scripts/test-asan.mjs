@@ -1,33 +1,10 @@
-// Runs the whole test suite against an AddressSanitizer build of the addon.
-// The addon (C++) is instrumented; hyper's Rust archive and Node itself are not. libasan is
-// preloaded into every Node process the suite starts; leak detection is left to valgrind
-// (npm run test:valgrind) because LSan cannot tell Node's intentional exit-time leaks apart.
-import { execFileSync, spawnSync } from 'node:child_process'
-import fs from 'node:fs'
+// Runs the whole test suite against an AddressSanitizer build of the addon (see asan.mjs for
+// what is instrumented and how it is loaded).
+import { spawnSync } from 'node:child_process'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { asanEnv, buildAsan, root } from './asan.mjs'
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const nodeGyp = process.env.npm_config_node_gyp || path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')
-const nodedir = process.env.npm_config_nodedir || path.resolve(path.dirname(process.execPath), '..')
-const gyp = (args, gypArgs = []) => execFileSync(process.execPath, [nodeGyp, ...args, `--nodedir=${nodedir}`, ...gypArgs], { cwd: root, stdio: 'inherit' })
-
-// Debug + ASan build into build/Debug, then restore the Release configuration.
-gyp(['configure', '--debug'], ['--', '-Dsanitize=address'])
-gyp(['build', '--debug', '-j', '2'])
-gyp(['configure'])
-const binary = path.join(root, 'build', 'Debug', 'node_hyper.node')
-if (!fs.existsSync(binary)) throw new Error('ASan build missing: ' + binary)
-const libasan = execFileSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim()
-
-const env = {
-  ...process.env,
-  NODE_HYPER_BINARY: binary,
-  // ASan's quarantine keeps freed memory: the suite skips its RSS bounds (not its flows).
-  NODE_HYPER_SANITIZER: 'address',
-  LD_PRELOAD: libasan,
-  ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1:halt_on_error=1:allow_user_segv_handler=1',
-}
+const binary = buildAsan()
 const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs')
-const r = spawnSync(process.execPath, [vitest, 'run', ...process.argv.slice(2)], { cwd: root, env, stdio: 'inherit' })
+const r = spawnSync(process.execPath, [vitest, 'run', ...process.argv.slice(2)], { cwd: root, env: asanEnv(binary), stdio: 'inherit' })
 process.exit(r.status ?? 1)

@@ -49,7 +49,7 @@ export function toUndiciError (err: unknown): Error {
     case 'ERR_CLOSED': return withCause(new E.ClientClosedError(), err)
     case 'ERR_DESTROYED': return err.cause instanceof Error ? err.cause : withCause(new E.ClientDestroyedError(), err)
     case 'ERR_MAX_ORIGINS': return E.MaxOriginsReachedError ? withCause(new E.MaxOriginsReachedError(), err) : err
-    case 'ERR_CONTENT_LENGTH_MISMATCH': return withCause(new E.RequestContentLengthMismatchError(), err)
+    case 'ERR_HTTP_CONTENT_LENGTH_MISMATCH': return withCause(new E.RequestContentLengthMismatchError(), err)
     // The server closed the connection before a complete response (hyper: unexpected EOF, or
     // a body cut short): undici reports this as a SocketError ('other side closed').
     case 'ERR_CONNECTION_CLOSED':
