@@ -123,7 +123,8 @@ export function validateConnectOptions (options: ConnectOptions): void {
   }
   validateHttp2(options.http2)
   const mcs = options.maxConcurrentStreams
-  if (mcs !== undefined && (typeof mcs !== 'number' || !Number.isInteger(mcs) || mcs < 1 || mcs > 0xffffffff)) {
+  if (mcs !== undefined && typeof mcs !== 'number') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'maxConcurrentStreams', 'maxConcurrentStreams must be a number')
+  if (mcs !== undefined && (!Number.isInteger(mcs) || mcs < 1 || mcs > 0xffffffff)) {
     throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'maxConcurrentStreams', 'maxConcurrentStreams must be a positive integer')
   }
   if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'tls', 'tls options must be an object')

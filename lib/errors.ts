@@ -124,6 +124,9 @@ const HYPER_MESSAGES: Readonly<Record<string, string>> = Object.freeze({
   'message head is too large': 'message head is too large: hyper accepts at most 100 headers and about 408 KiB of response head',
 })
 
+// The addon's own codes that mean "the connection is gone" (the rest are plain HyperErrors).
+const CLOSED_CODES = new Set(['ERR_CONNECTION_CLOSED', 'ERR_DESTROYED', 'ERR_CLOSED', 'ABORT_ERR'])
+
 /** Builds the typed error for what the addon reported. */
 export function errorFromNative (info: NativeErrorInfo, context?: string): HyperError {
   const localCode = info[Err.LocalCode]
@@ -140,7 +143,9 @@ export function errorFromNative (info: NativeErrorInfo, context?: string): Hyper
   if (tlsCode) return new TlsError(tlsCode, message, opts)
   if (localCode) {
     const detail = errnoName ? ` (${syscall} ${errnoName})` : ''
-    return new ConnectionClosedError(localCode, `${message}${detail}`, opts)
+    return CLOSED_CODES.has(localCode)
+      ? new ConnectionClosedError(localCode, `${message}${detail}`, opts)
+      : new HyperError(localCode, `${message}${detail}`, opts)
   }
   if (errnoName) {
     const hyperPart = hyperCode ? ` (hyper: ${message})` : ''

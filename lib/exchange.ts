@@ -9,7 +9,7 @@
  */
 import type { NativeHead } from './protocol.js'
 import { AbortError, InvalidArgumentError } from './errors.js'
-import { flattenHeaders, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
+import { flattenHeaders, validateAuthority, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
 import type { IncomingHeaders } from './headers.js'
 
 /** Chunks a streamed request body may yield. */
@@ -78,7 +78,23 @@ export interface Scheduler {
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH'])
 
+// A detached ArrayBuffer (transferred, e.g. to a worker) reads as empty; sending it would send
+// nothing where the caller meant bytes. Node 20 has no ArrayBuffer.prototype.detached: only an
+// empty buffer can be detached, and constructing a view over a detached one throws.
+function detached (buf: ArrayBufferLike): boolean {
+  if (buf.byteLength !== 0) return false
+  try {
+    new Uint8Array(buf, 0, 0) // eslint-disable-line no-new
+    return false
+  } catch {
+    return true
+  }
+}
+
 function toBytes (chunk: unknown): Uint8Array | null {
+  if ((chunk instanceof ArrayBuffer || ArrayBuffer.isView(chunk)) && detached(chunk instanceof ArrayBuffer ? chunk : (chunk as ArrayBufferView).buffer)) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'body', 'the body is over a detached ArrayBuffer (it was transferred)')
+  }
   if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8')
   if (chunk instanceof Uint8Array) return chunk
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
@@ -261,6 +277,9 @@ export function inspectHeaders (ex: Exchange): void {
         break
     }
   }
+  // Spliced into the request URI on HTTP/2: checked here for every face (the undici face builds
+  // its header list with undici's rules).
+  if (ex.hostIndex !== -1) validateAuthority(h[ex.hostIndex + 1], 'headers.host')
   const body = ex.body
   if (ex.declaredLength !== -1 && (body === undefined ? ex.declaredLength !== 0 : body instanceof Uint8Array && body.byteLength !== ex.declaredLength)) {
     const have = body instanceof Uint8Array ? body.byteLength : 0

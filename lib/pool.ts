@@ -16,7 +16,7 @@ import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, is
 import { validateCount, validateTimeout } from './validate.js'
 import { DedicatedConnections, kDedicated, type TunnelOptions, type UpgradeOptions, type UpgradedConnection } from './upgrade.js'
 
-export interface PoolOptions extends Omit<ConnectOptions, 'signal' | 'host'> {
+export interface PoolOptions extends Omit<ConnectOptions, 'signal'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
   connections?: number
   /** Requests per HTTP/1.1 connection at a time: only 1 (hyper does not pipeline). */
@@ -76,9 +76,7 @@ export function poolConfig (options: PoolOptions, https: boolean): PoolConfig {
   const { tls, ...rest } = options
   const connect: Record<string, unknown> = { ...rest }
   for (const k of POOL_OPTIONS) delete connect[k]
-  if (connect.host !== undefined || connect.signal !== undefined) {
-    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', connect.host !== undefined ? 'host' : 'signal', 'host and signal are per-connection options, not Pool options')
-  }
+  if (connect.signal !== undefined) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'signal', 'signal is a per-request option (RequestOptions.signal), not a Pool option')
   validateConnectOptions({ ...connect, tls } as ConnectOptions)
   // TLS options apply to https: origins only (an Agent shares one option set across schemes).
   if (https && tls !== undefined) connect.tls = tls

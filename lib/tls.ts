@@ -175,6 +175,11 @@ export function secureContextFor (options: TlsOptions, http2: boolean | 'auto'):
     if (!Array.isArray(options.ALPNProtocols) || options.ALPNProtocols.some((p) => typeof p !== 'string' || p.length === 0 || p.length > 255)) {
       throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'tls.ALPNProtocols', 'tls.ALPNProtocols must be an array of 1-255 character strings')
     }
+    // The encoded list (a length byte before each name) must fit TLS's 16-bit field.
+    const encoded = options.ALPNProtocols.reduce((n, p) => n + 1 + Buffer.byteLength(p), 0)
+    if (encoded > 65535) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'tls.ALPNProtocols', `tls.ALPNProtocols encodes to ${encoded} bytes; TLS allows at most 65,535`)
+    }
     alpn = options.ALPNProtocols
   } else {
     alpn = http2 === true ? ['h2'] : http2 === false ? ['http/1.1'] : ['h2', 'http/1.1']

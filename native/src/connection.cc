@@ -415,6 +415,16 @@ void Connection::OnBodyDone(Exchange* ex, hyper_task_return_type type, void* val
 
 void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
   ex->deadlines.response = 0;
+  uint16_t status = hyper_response_status(resp);
+  if (status == 101 || (ex->tunnel && status / 100 == 2)) {
+    // The server switched the connection to another protocol (an upgrade, a CONNECT tunnel):
+    // hyper cannot hand it over, so this exchange fails and the connection goes. (Upgrades and
+    // CONNECT run on a dedicated connection outside hyper: lib/upgrade.ts.)
+    FailExchange(ex, ErrorInfo::Local("ERR_NOT_SUPPORTED", "the server switched the connection to another protocol (" +
+                                                             std::to_string(status) + "); use upgrade() / connect() for that"));
+    RequestDestroy(ClosedError("the connection was switched to another protocol"));
+    return;
+  }
   if (ex->upload && ex->upload->gated()) {
     // A final response instead of 100 Continue: send the body anyway so the HTTP/1 framing
     // stays valid (the server may read and discard it).

@@ -257,7 +257,7 @@ void Connection::UpdateInterest() {
   if (!poll_hold_ || closed() || state_ == State::kConnecting) return;
   int want = 0;
   // During the transport's handshake that handshake is the reader (hyper holds no wakers yet).
-  if (read_waker_.Armed() || state_ == State::kSecuring) want |= UV_READABLE | UV_DISCONNECT;
+  if ((read_waker_.Armed() && policy_->ReadAllowed()) || state_ == State::kSecuring) want |= UV_READABLE | UV_DISCONNECT;
   if (write_waker_.Armed() || transport_->HasPendingOutput()) want |= UV_WRITABLE;
   if (want == interest_) return;
   if (want) {
@@ -296,6 +296,10 @@ void Connection::NoteIoError(int err, const char* syscall) {
 size_t Connection::OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, size_t len) noexcept {
   auto* c = static_cast<Connection*>(userdata);
   if (c->poisoned()) return HYPER_IO_ERROR;
+  if (!c->policy_->ReadAllowed()) {  // woken by the first write (OnIoWrite)
+    c->read_waker_.Store(hyper_context_waker(ctx));
+    return HYPER_IO_PENDING;
+  }
   int err = 0;
   long n = c->transport_->Read(buf, len, &err);
   if (n > 0) return static_cast<size_t>(n);
@@ -318,6 +322,9 @@ size_t Connection::OnIoWrite(void* userdata, hyper_context* ctx, const uint8_t* 
   long n = c->transport_->Write(buf, len, &err);
   if (n > 0) {
     c->bytes_written_ += static_cast<uint64_t>(n);
+    // The first request is on its way: hyper may read its response now (a one-time wake of
+    // the connection task's parked read, which then finds a response it is waiting for).
+    if (c->policy_->NoteWritten()) c->read_waker_.Wake();
     return static_cast<size_t>(n);
   }
   if (n < 0 && err == EAGAIN) {

@@ -144,6 +144,7 @@ struct Exchange {
   bool aborted = false;           // JS gave up on it: fail silently
   bool detached = false;          // abandoned: free what hyper hands back, emit nothing
   bool want_informational = false;
+  bool tunnel = false;            // method CONNECT: a 2xx answer turns the connection into a tunnel
   // Stable userdata for hyper's on_informational callback.
   struct InfoCtx {
     Connection* conn;

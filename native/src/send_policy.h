@@ -36,6 +36,13 @@ class SendPolicy {
   virtual bool stopped() const = 0;
   // Whether the connection is over once `live` exchanges remain and the peer is gone.
   virtual bool Finished(bool peer_gone, size_t live) const = 0;
+  // Whether hyper may read now. HTTP/1: not before hyper wrote the first request. hyper reads
+  // an idle connection to notice a close, and takes a response that arrives before any request
+  // (a server answering at once, then closing) as a protocol error that ends the connection;
+  // undici writes the request and reads that response, and so do we. NoteWritten() returns
+  // true when that opened the reads (hyper's parked read must be woken).
+  virtual bool ReadAllowed() const { return true; }
+  virtual bool NoteWritten() { return false; }
 
   static std::unique_ptr<SendPolicy> Create(bool http2, uint32_t max_concurrent_streams);
 };
@@ -54,10 +61,17 @@ class Http1Policy final : public SendPolicy {
   void StopSending() override { stopped_ = true; }
   bool stopped() const override { return stopped_; }
   bool Finished(bool peer_gone, size_t live) const override { return stopped_ && live == 0; }
+  bool ReadAllowed() const override { return written_; }
+  bool NoteWritten() override {
+    if (written_) return false;
+    written_ = true;
+    return true;
+  }
 
  private:
   uint64_t active_ = 0;  // the exchange on the wire (0 = none)
   bool stopped_ = false;
+  bool written_ = false;
 };
 
 class Http2Policy final : public SendPolicy {

@@ -264,6 +264,7 @@ Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   ex->deadlines.body_timeout = ArgMs(info, 4);
   ex->deadlines.continue_wait = ArgMs(info, 5);
   ex->want_informational = info.Length() > 6 && info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
+  ex->tunnel = head.compare(0, 8, std::string("CONNECT\0", 8)) == 0;
   if (ex->want_informational || ex->deadlines.continue_wait) {
     ex->info = Exchange::InfoCtx{conn_.get(), id};
     hyper_request_on_informational(ex->request.get(), Connection::OnInformational, &ex->info);
