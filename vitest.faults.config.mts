@@ -1,6 +1,5 @@
 // The fault-injection suite (test/faults): misbehaving loopback servers, worker termination,
-// fd exhaustion, GOAWAY/RST on HTTP/2. Run with `npm run test:faults`; kept out of `npm test`
-// until every item of issue #15 is fixed.
+// fd exhaustion, GOAWAY/RST on HTTP/2. Part of `npm test`; `npm run test:faults` runs just these.
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({

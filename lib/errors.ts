@@ -125,7 +125,7 @@ const HYPER_MESSAGES: Readonly<Record<string, string>> = Object.freeze({
 })
 
 // The addon's own codes that mean "the connection is gone" (the rest are plain HyperErrors).
-const CLOSED_CODES = new Set(['ERR_CONNECTION_CLOSED', 'ERR_DESTROYED', 'ERR_CLOSED', 'ABORT_ERR'])
+const CLOSED_CODES = new Set(['ERR_CONNECTION_CLOSED', 'ERR_DESTROYED', 'ERR_CLOSED', 'ABORT_ERR', 'ERR_HTTP2_GOAWAY'])
 
 /** Builds the typed error for what the addon reported. */
 export function errorFromNative (info: NativeErrorInfo, context?: string): HyperError {
@@ -164,11 +164,14 @@ export function refusalFromNative (info: NativeErrorInfo): HyperError | InvalidA
 
 /**
  * Whether a request that failed this way may be sent again (on another connection): the
- * connection or the socket failed, or the peer broke the protocol. Never after an abort or a
- * timeout (the caller's decision), a TLS verification failure, or a failed request body.
+ * connection or the socket failed, or closed before a complete response. Never after an abort
+ * or a timeout (the caller's decision), a TLS verification failure, a failed request body, or a
+ * response hyper rejected.
  */
 export function isRetryable (err: unknown): boolean {
   if (err instanceof AbortError || err instanceof TimeoutError || err instanceof TlsError || err instanceof RequestBodyError) return false
   if (err instanceof ConnectionClosedError) return err.code !== 'ERR_DESTROYED'  // destroy() is the caller's decision
-  return err instanceof SocketError || err instanceof ProtocolError
+  // A connection cut short is worth another try; a server that broke the protocol (a head
+  // hyper cannot parse, an HTTP/2 error) would most likely break it again.
+  return err instanceof SocketError || (err instanceof ProtocolError && err.code === 'HYPER_UNEXPECTED_EOF')
 }

@@ -365,10 +365,10 @@ export class Pool implements ExchangeHolder, Scheduler {
     }, (err: Error) => {
       this.#connecting--
       const code = (err as HyperError).code
-      if ((code === 'EMFILE' || code === 'ENFILE') && this.#slots.size > 0) {
-        // Out of file descriptors: serve the queue on the connections there are, and try to
-        // open more a little later (or when one of them closes).
-        this.#fdCap = this.#slots.size
+      if ((code === 'EMFILE' || code === 'ENFILE') && this.#slots.size + this.#connecting > 0) {
+        // Out of file descriptors: serve the queue on the connections there are (or are being
+        // opened), and try to open more a little later (or when one of them closes).
+        this.#fdCap = this.#slots.size + this.#connecting
         setTimeout(() => { this.#fdCap = Infinity; this.#dispatch() }, FD_BACKOFF_MS).unref()
         return
       }

@@ -228,6 +228,8 @@ void Connection::Drive() {
     bool can_send = state_ == State::kReady && client_ && !queue_.empty() && policy_->CanSend();
     if (!redrive_ && !can_send && want_read_.empty()) break;
   }
+  GoAway goaway;
+  if (policy_->TakeGoAway(&goaway)) OnGoAway(goaway);
   if (policy_->stopped() && ending_ != Ending::kForced) {
     // The connection takes no more requests. Those still waiting for their turn were never
     // written: fail them as not sent (safe to retry elsewhere).
@@ -305,6 +307,7 @@ void Connection::Send(Exchange* ex) {
   }
   if (ex->upload && ex->upload->gated()) d.continue_at = Now() + d.continue_wait;
   policy_->OnSent(ex->id);
+  ex->stream_id = policy_->last_stream_id();
   hyper_task* t = hyper_clientconn_send(client_.get(), ex->request.release());
   if (!t) {
     FailExchange(ex, ErrorInfo::Hyper("hyper could not send the request"));
@@ -432,6 +435,7 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
     ex->upload->Open();
   }
   ex->head = CopyHead(resp);
+  if (ex->head->reason.empty()) policy_->TakeRawReason(ex->head->status, &ex->head->reason);
   ex->body.reset(hyper_response_body(resp));
   ListForFlush(ex);
   // Read ahead: a small response then reaches JS in one crossing (head + body + end).
@@ -455,21 +459,32 @@ void Connection::OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk) {
     PushBodyTask(ex);
     return;
   }
-  // Before its head is delivered the body collects in the head; after, against JS's demand.
-  ChunkList& into = ex->head_emitted ? ex->pending : ex->head->body;
-  into.Append(std::move(chunk));
+  // The first bytes travel with the head (a small response is one crossing into JS); the rest
+  // waits in `pending` for JS to ask.
+  bool with_head = !ex->head_emitted && !ex->head->body.full();
+  (with_head ? ex->head->body : ex->pending).Append(std::move(chunk));
   ListForFlush(ex);
-  // Coalesce what else is readable now, up to the limit; more waits for JS to ask.
-  if (!into.full() && (!ex->head_emitted || ex->want_read)) {
+  // Read on: what JS asked for, coalesced up to one delivery; or ahead of JS as far as the
+  // policy allows (HTTP/2: an unread body must not hold the connection's flow-control window).
+  bool more = ex->want_read ? !ex->pending.full() : with_head || ReadAheadAllowed(ex);
+  if (more) {
     PushBodyTask(ex);
     ArmBodyDeadline(ex);
   }
 }
 
+bool Connection::ReadAheadAllowed(const Exchange* ex) const {
+  size_t mine = ex->pending.bytes() + (ex->head && !ex->head_emitted ? ex->head->body.bytes() : 0);
+  if (mine >= policy_->ReadAheadPerExchange()) return false;
+  if (mine < ChunkList::kCoalesceLimit) return true;
+  size_t all = 0;
+  for (auto& kv : exchanges_) all += kv.second->pending.bytes();
+  return all < policy_->ReadAheadPerConnection();
+}
+
 void Connection::OnBodyEnd(Exchange* ex) {
   ex->body.reset();
   ex->ended = true;
-  if (ex->head && !ex->head_emitted) ex->head->ended = true;
   FinishOnWire(ex);
   ListForFlush(ex);
 }
@@ -491,7 +506,8 @@ void Connection::FlushDeliveries() {
     ex->flush_listed = false;
     if (ex->detached) continue;
     if (ex->head && !ex->head_emitted) {
-      bool complete = ex->head->ended;
+      bool complete = ex->ended && ex->pending.empty();
+      ex->head->ended = complete;
       EmitHead(ex);
       if (complete) {
         RemoveExchange(id);
@@ -501,7 +517,7 @@ void Connection::FlushDeliveries() {
     if (ex->want_read && !ex->pending.empty()) {
       ex->want_read = false;
       Event ev{protocol::kData, this, id};
-      ev.data = std::move(ex->pending);
+      ev.data = ex->pending.TakeFront(ChunkList::kCoalesceLimit);
       if (wrap_) driver_->Push(std::move(ev));
     }
     if (ex->ended && ex->pending.empty()) {
@@ -509,6 +525,28 @@ void Connection::FlushDeliveries() {
       RemoveExchange(id);
     }
   }
+}
+
+// HTTP/2: the server retires the connection. No new streams; those above its last stream
+// were never processed (they fail as not sent: a pool retries them elsewhere). With an error
+// code the connection is broken: everything on it fails now (RFC 9113 5.4.1; node:http2 does
+// the same).
+void Connection::OnGoAway(const GoAway& g) {
+  StopSending();
+  for (auto& kv : exchanges_) {
+    Exchange* ex = kv.second.get();
+    if (ex->sent && ex->stream_id > g.last_stream_id) ex->refused = true;
+  }
+  if (g.error_code == 0) return;
+  std::vector<Exchange*> refused;
+  for (auto& kv : exchanges_) {
+    if (kv.second->refused && !kv.second->detached) refused.push_back(kv.second.get());
+  }
+  for (Exchange* ex : refused) FailExchange(ex, ClosedError("the server refused the stream (GOAWAY)"));
+  ErrorInfo why = ErrorInfo::Local("ERR_HTTP2_GOAWAY", "the server closed the HTTP/2 connection with GOAWAY (error code " +
+                                                          std::to_string(g.error_code) + ")");
+  why.hyper_code = 0;
+  RequestDestroy(std::move(why));
 }
 
 void Connection::StopSending() {
@@ -536,7 +574,8 @@ void Connection::FailExchange(Exchange* ex, ErrorInfo info) {
   }
   if (ex->fail_reason) info = *ex->fail_reason;
   if (ex->head && !ex->head_emitted) EmitHead(ex);
-  info.request_sent = ex->sent && bytes_written_ > ex->written_at_send;
+  if (ex->refused) info = ClosedError("the server refused the stream (GOAWAY): it was never processed");
+  info.request_sent = !ex->refused && ex->sent && bytes_written_ > ex->written_at_send;
   Emit(protocol::kRequestError, ex->id, std::make_unique<ErrorInfo>(std::move(info)));
   RemoveExchange(ex->id);
 }

@@ -132,7 +132,9 @@ class Connection {
   void OnBodyEnd(Exchange* ex);
   void PushBodyTask(Exchange* ex);
   void ArmBodyDeadline(Exchange* ex);
+  bool ReadAheadAllowed(const Exchange* ex) const;
   void StopSending();
+  void OnGoAway(const GoAway& g);
   void FlushDeliveries();
   void ListForFlush(Exchange* ex);
   // exchange lifecycle

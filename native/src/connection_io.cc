@@ -302,7 +302,10 @@ size_t Connection::OnIoRead(void* userdata, hyper_context* ctx, uint8_t* buf, si
   }
   int err = 0;
   long n = c->transport_->Read(buf, len, &err);
-  if (n > 0) return static_cast<size_t>(n);
+  if (n > 0) {
+    c->policy_->NoteRead(buf, static_cast<size_t>(n));
+    return static_cast<size_t>(n);
+  }
   if (n == 0) {
     c->peer_eof_ = true;
     return 0;  // EOF, never "would block" (curl #11377)

@@ -63,6 +63,24 @@ void ChunkList::CopyTo(uint8_t* dest) {
   Clear();
 }
 
+ChunkList ChunkList::TakeFront(size_t limit) {
+  ChunkList front;
+  if (bytes_ <= limit) {
+    std::swap(front.bufs_, bufs_);
+    std::swap(front.bytes_, bytes_);
+    return front;
+  }
+  size_t n = 0;
+  while (n < bufs_.size() && (n == 0 || front.bytes_ + hyper_buf_len(bufs_[n]) <= limit)) {
+    front.bytes_ += hyper_buf_len(bufs_[n]);
+    ++n;
+  }
+  front.bufs_.assign(bufs_.begin(), bufs_.begin() + static_cast<std::ptrdiff_t>(n));
+  bufs_.erase(bufs_.begin(), bufs_.begin() + static_cast<std::ptrdiff_t>(n));
+  bytes_ -= front.bytes_;
+  return front;
+}
+
 void ChunkList::Clear() {
   for (hyper_buf* b : bufs_) hyper_buf_free(b);
   bufs_.clear();

@@ -89,6 +89,8 @@ class ChunkList {
   size_t bytes() const { return bytes_; }
   // Copies everything into `dest` (bytes() long) and empties the list.
   void CopyTo(uint8_t* dest);
+  // Moves the first buffers, at least one and about `limit` bytes, into a list of their own.
+  ChunkList TakeFront(size_t limit);
   void Clear();
 
  private:
@@ -133,6 +135,8 @@ struct Exchange {
   std::unique_ptr<ErrorInfo> fail_reason;  // set by a timeout: reported instead of the generic reason
   uint64_t written_at_send = 0;
   uint64_t discard_left = 0;      // dump: bytes still to drop before giving the exchange up
+  uint32_t stream_id = 0;         // HTTP/2: its stream (a GOAWAY names the last one processed)
+  bool refused = false;           // HTTP/2: above a GOAWAY's last stream: never processed
   bool sent = false;
   bool finished_on_wire = false;  // hyper is done with it (body ended or failed)
   bool ended = false;             // the body ended; `pending` is the last of it

@@ -9,9 +9,155 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <string>
 
 namespace nodehyper {
+
+// A GOAWAY the server sent (HTTP/2).
+struct GoAway {
+  uint32_t last_stream_id = 0;
+  uint32_t error_code = 0;  // 0 = NO_ERROR (graceful)
+};
+
+// Watches the plaintext HTTP/2 frames hyper reads (9-byte headers, payloads skipped), for the
+// one thing hyper's C API never reports: GOAWAY. Without it a connection the server retired
+// stays "open" after hyper's connection task quietly ended, and every later request on it
+// fails. Only observes; never changes a byte.
+class H2FrameWatch {
+ public:
+  void Feed(const uint8_t* p, size_t n) {
+    while (n > 0) {
+      if (left_ == 0 && head_len_ < 9) {
+        size_t take = n < 9 - head_len_ ? n : 9 - head_len_;
+        std::memcpy(head_ + head_len_, p, take);
+        head_len_ += take;
+        p += take;
+        n -= take;
+        if (head_len_ < 9) return;
+        left_ = (uint32_t(head_[0]) << 16) | (uint32_t(head_[1]) << 8) | head_[2];
+        goaway_ = head_[3] == 0x7;  // GOAWAY (always on stream 0)
+        body_len_ = 0;
+        if (left_ == 0) head_len_ = 0;
+        continue;
+      }
+      size_t take = n < left_ ? n : left_;
+      if (goaway_ && body_len_ < 8) {
+        size_t keep = take < 8 - body_len_ ? take : 8 - body_len_;
+        std::memcpy(body_ + body_len_, p, keep);
+        body_len_ += keep;
+        if (body_len_ == 8) {
+          seen_ = true;
+          got_.last_stream_id = ((uint32_t(body_[0]) << 24) | (uint32_t(body_[1]) << 16) | (uint32_t(body_[2]) << 8) | body_[3]) & 0x7fffffffu;
+          got_.error_code = (uint32_t(body_[4]) << 24) | (uint32_t(body_[5]) << 16) | (uint32_t(body_[6]) << 8) | body_[7];
+        }
+      }
+      left_ -= static_cast<uint32_t>(take);
+      p += take;
+      n -= take;
+      if (left_ == 0) head_len_ = 0;
+    }
+  }
+  // The latest GOAWAY since the last call, if any.
+  bool Take(GoAway* out) {
+    if (!seen_) return false;
+    seen_ = false;
+    *out = got_;
+    return true;
+  }
+
+ private:
+  uint8_t head_[9];
+  size_t head_len_ = 0;
+  uint32_t left_ = 0;  // payload bytes of the current frame still to come
+  bool goaway_ = false;
+  uint8_t body_[8];
+  size_t body_len_ = 0;
+  bool seen_ = false;
+  GoAway got_;
+};
+
+// httparse (hyper's HTTP/1 parser) drops a reason phrase with obs-text (bytes above 0x7F) and
+// hands hyper "" instead; node:http keeps it (latin1). This watches the plaintext hyper reads
+// for the status line of the response being awaited, and keeps its reason when it has such
+// bytes (1xx responses before it are skipped). Only observes.
+class StatusLineSniffer {
+ public:
+  void Arm() {
+    state_ = kLine;
+    line_.clear();
+    found_ = false;
+  }
+  void Feed(const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n && state_ != kIdle; ++i) {
+      uint8_t b = p[i];
+      if (state_ == kLine) {
+        if (b == '\n') {
+          Line();
+        } else if (line_.size() < kMaxLine) {
+          line_.push_back(static_cast<char>(b));
+        }
+      } else {  // kSkipHead: the rest of a 1xx head, up to its empty line
+        if (b == '\n') {
+          if (blank_) {
+            state_ = kLine;
+            line_.clear();
+          }
+          blank_ = true;
+        } else if (b != '\r') {
+          blank_ = false;
+        }
+      }
+    }
+  }
+  // The final status line's reason, when it had obs-text and its status is `status`.
+  bool Take(uint16_t status, std::string* reason) {
+    bool ok = found_ && status_ == status;
+    if (ok) *reason = reason_;
+    found_ = false;
+    return ok;
+  }
+
+ private:
+  static constexpr size_t kMaxLine = 1024;
+  void Line() {
+    if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+    // HTTP/1.x SSS reason
+    size_t sp = line_.find(' ');
+    if (line_.compare(0, 5, "HTTP/") != 0 || sp == std::string::npos || line_.size() < sp + 4) {
+      state_ = kIdle;
+      return;
+    }
+    uint16_t status = 0;
+    for (size_t k = sp + 1; k < sp + 4; ++k) {
+      if (line_[k] < '0' || line_[k] > '9') {
+        state_ = kIdle;
+        return;
+      }
+      status = static_cast<uint16_t>(status * 10 + (line_[k] - '0'));
+    }
+    if (status < 200) {  // an informational response: the final one follows its head
+      state_ = kSkipHead;
+      blank_ = true;
+      return;
+    }
+    state_ = kIdle;
+    size_t start = sp + 4 < line_.size() ? sp + 5 : line_.size();
+    bool obs = false;
+    for (size_t k = start; k < line_.size(); ++k) obs |= static_cast<uint8_t>(line_[k]) >= 0x80;
+    if (!obs) return;
+    found_ = true;
+    status_ = status;
+    reason_.assign(line_, start, std::string::npos);
+  }
+  enum { kIdle, kLine, kSkipHead } state_ = kIdle;
+  std::string line_;
+  bool blank_ = false;
+  bool found_ = false;
+  uint16_t status_ = 0;
+  std::string reason_;
+};
 
 class SendPolicy {
  public:
@@ -43,6 +189,16 @@ class SendPolicy {
   // true when that opened the reads (hyper's parked read must be woken).
   virtual bool ReadAllowed() const { return true; }
   virtual bool NoteWritten() { return false; }
+  // Plaintext hyper just read (HTTP/2 watches it for GOAWAY).
+  virtual void NoteRead(const uint8_t* p, size_t n) {}
+  virtual bool TakeGoAway(GoAway* out) { return false; }
+  // How far ahead of JS a response body is read (per exchange, and for all of them together).
+  virtual size_t ReadAheadPerExchange() const = 0;
+  virtual size_t ReadAheadPerConnection() const = 0;
+  // HTTP/1: a latin1 reason phrase httparse dropped (see StatusLineSniffer).
+  virtual bool TakeRawReason(uint16_t status, std::string* out) { return false; }
+  // The stream id hyper gave the request just sent (HTTP/2: odd ids in send order), 0 on HTTP/1.
+  virtual uint32_t last_stream_id() const { return 0; }
 
   static std::unique_ptr<SendPolicy> Create(bool http2, uint32_t max_concurrent_streams);
 };
@@ -51,7 +207,12 @@ class Http1Policy final : public SendPolicy {
  public:
   bool http2() const override { return false; }
   bool CanSend() const override { return active_ == 0 && !stopped_; }
-  void OnSent(uint64_t id) override { active_ = id; }
+  void OnSent(uint64_t id) override {
+    active_ = id;
+    sniffer_.Arm();
+  }
+  void NoteRead(const uint8_t* p, size_t n) override { sniffer_.Feed(p, n); }
+  bool TakeRawReason(uint16_t status, std::string* out) override { return sniffer_.Take(status, out); }
   void OnFinished(uint64_t id) override {
     if (active_ == id) active_ = 0;
   }
@@ -62,6 +223,9 @@ class Http1Policy final : public SendPolicy {
   bool stopped() const override { return stopped_; }
   bool Finished(bool peer_gone, size_t live) const override { return stopped_ && live == 0; }
   bool ReadAllowed() const override { return written_; }
+  // One delivery: beyond it the socket is simply not read (TCP's own backpressure).
+  size_t ReadAheadPerExchange() const override { return 64 * 1024; }
+  size_t ReadAheadPerConnection() const override { return 64 * 1024; }
   bool NoteWritten() override {
     if (written_) return false;
     written_ = true;
@@ -72,6 +236,7 @@ class Http1Policy final : public SendPolicy {
   uint64_t active_ = 0;  // the exchange on the wire (0 = none)
   bool stopped_ = false;
   bool written_ = false;
+  StatusLineSniffer sniffer_;
 };
 
 class Http2Policy final : public SendPolicy {
@@ -79,7 +244,10 @@ class Http2Policy final : public SendPolicy {
   explicit Http2Policy(uint32_t max_streams) : max_streams_(max_streams) {}
   bool http2() const override { return true; }
   bool CanSend() const override { return in_flight_ < max_streams_ && !stopped_; }
-  void OnSent(uint64_t) override { ++in_flight_; }
+  void OnSent(uint64_t) override {
+    ++in_flight_;
+    stream_id_ = stream_id_ ? stream_id_ + 2 : 1;
+  }
   void OnFinished(uint64_t) override {
     if (in_flight_ > 0) --in_flight_;
   }
@@ -89,11 +257,21 @@ class Http2Policy final : public SendPolicy {
   void StopSending() override { stopped_ = true; }
   bool stopped() const override { return stopped_; }
   bool Finished(bool peer_gone, size_t live) const override { return (peer_gone || stopped_) && live == 0; }
+  void NoteRead(const uint8_t* p, size_t n) override { watch_.Feed(p, n); }
+  // hyper returns flow-control window (stream and connection) only as a body is read, and its
+  // connection window is 5 MiB: a few unread bodies would starve every other stream. So bodies
+  // are read ahead of JS into memory, up to these bounds (past them the window does stall).
+  size_t ReadAheadPerExchange() const override { return 16 * 1024 * 1024; }
+  size_t ReadAheadPerConnection() const override { return 64 * 1024 * 1024; }
+  bool TakeGoAway(GoAway* out) override { return watch_.Take(out); }
+  uint32_t last_stream_id() const override { return stream_id_; }
 
  private:
   uint32_t max_streams_;
   uint32_t in_flight_ = 0;  // streams sent and not finished
+  uint32_t stream_id_ = 0;
   bool stopped_ = false;
+  H2FrameWatch watch_;
 };
 
 inline std::unique_ptr<SendPolicy> SendPolicy::Create(bool http2, uint32_t max_concurrent_streams) {
