@@ -66,7 +66,7 @@ await check('load', async () => {
   return `hyper ${hyper.hyperVersion}`
 })
 if (!hyper) {
-  console.log(`${passed} passed, ${failed + 1} failed`)
+  console.log(`${passed} passed, ${failed} failed`)
   process.exit(1)
 }
 const { ClientConn, AbortError, TlsError } = hyper
