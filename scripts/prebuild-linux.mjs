@@ -70,11 +70,6 @@ for (const f of [nodeGyp, prebuildify]) {
   if (!fs.existsSync(f)) throw new Error(`${f} is missing (run \`npm ci --ignore-scripts\` or \`npm install\` first)`)
 }
 
-if (verify) {
-  log('TypeScript (dist/, loaded by the smoke test)')
-  run(process.execPath, [path.join(root, 'scripts', 'build-ts.mjs')], { cwd: root })
-}
-
 /** Builds one target with prebuildify + node-gyp + zig in the staging folder; returns the .node. */
 function build (target) {
   const t = TARGETS[target]
@@ -160,20 +155,46 @@ function smoke (file, target, node) {
 }
 
 const results = []
+function fail (result, err) {
+  result.error = err.message
+  console.error(`\n${result.target}: FAILED: ${err.message}`)
+  fs.rmSync(prebuildPath(root, result.target), { force: true }) // prebuilds/ holds only binaries that passed
+}
+
+// 1. Build every target (into the staging folders; nothing is copied to prebuilds/ yet).
 for (const target of targets) {
   const t = TARGETS[target]
-  const result = { target, ok: false, notes: [] }
+  const result = { target }
   results.push(result)
-  const dest = prebuildPath(root, target)
   try {
     log(`${target}: build (rust ${t.rust}, zig ${t.zig})`)
     t0 = performance.now()
-    const file = build(target)
+    result.file = build(target)
     result.buildSeconds = seconds(t0)
-    result.size = fs.statSync(file).size
+    result.size = fs.statSync(result.file).size
+    console.log(`built in ${result.buildSeconds} s, ${(result.size / 1048576).toFixed(1)} MiB`)
+  } catch (err) { fail(result, err) }
+}
+
+// 2. dist/ for the smoke test. build-ts.mjs loads the addon to list the exports: any binary that
+// loads on this machine will do (on a fresh clone the one just built is the only one).
+if (verify && results.some((r) => r.file)) {
+  log('TypeScript (dist/, loaded by the smoke test)')
+  const loadable = [results.find((r) => r.target === 'linux-x64-glibc')?.file, prebuildPath(root, 'linux-x64-glibc'),
+    path.join(root, 'build', 'Release', 'node_hyper.node')].find((f) => f && fs.existsSync(f))
+  if (!loadable) throw new Error('building dist/ needs an addon that loads here: include linux-x64-glibc, or run `npm install` first')
+  run(process.execPath, [path.join(root, 'scripts', 'build-ts.mjs')], { cwd: root, env: { ...process.env, NODE_HYPER_BINARY: loadable } })
+}
+
+// 3. Prove each binary; only then copy it into prebuilds/.
+for (const result of results.filter((r) => r.file)) {
+  const { target, file } = result
+  const t = TARGETS[target]
+  try {
+    log(`${target}: floor${verify ? ', symbols, smoke test' : ''}`)
     const floor = checkPrebuild(file, t.arch, t.libc)
     result.floor = t.libc === 'glibc' ? `GLIBC_${floor.maxGlibc}` : 'no symbol versions'
-    console.log(`built in ${result.buildSeconds} s, ${(result.size / 1048576).toFixed(1)} MiB; needs ${floor.needed.join(' ')}; ${result.floor}`)
+    console.log(`needs ${floor.needed.join(' ')}; ${result.floor}`)
     const problems = [...floor.problems]
     if (verify) {
       const sym = checkSymbols(file, target)
@@ -191,18 +212,15 @@ for (const target of targets) {
         if (!s.ok) throw new Error(`smoke test failed on ${node.label}`)
       }
     }
+    const dest = prebuildPath(root, target)
     fs.mkdirSync(path.dirname(dest), { recursive: true })
     fs.copyFileSync(file, dest)
     result.ok = true
-  } catch (err) {
-    result.error = err.message
-    console.error(`\n${target}: FAILED: ${err.message}`)
-    fs.rmSync(dest, { force: true }) // prebuilds/ holds only binaries that passed
-  }
+  } catch (err) { fail(result, err) }
 }
 
 let suite = null
-if (verify && !flags.has('--no-suite') && targets.includes('linux-x64-glibc') && results.find((r) => r.target === 'linux-x64-glibc').ok) {
+if (verify && !flags.has('--no-suite') && results.find((r) => r.target === 'linux-x64-glibc')?.ok) {
   log('linux-x64-glibc: the test suite with the prebuild (NODE_HYPER_BINARY)')
   t0 = performance.now()
   const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run'], {
