@@ -28,7 +28,7 @@ export const TEST_NODES = {
 const APT_PACKAGES = [
   'rustc-web', 'cargo-web', 'rust-web-src', 'libstd-rust-web-dev:arm64',
   'qemu-user', 'binutils-aarch64-linux-gnu', 'libc6:arm64', 'libstdc++6:arm64',
-  'musl', 'musl:arm64', 'make', 'python3', 'openssl', 'ca-certificates',
+  'musl', 'musl:arm64', 'make', 'python3', 'python3-pip', 'openssl', 'ca-certificates',
 ]
 const MUSL_TRIPLE = { x64: 'x86_64-linux-musl', arm64: 'aarch64-linux-musl' }
 const DEB_ARCH = { x64: 'amd64', arm64: 'arm64' }
