@@ -201,7 +201,7 @@ for (const result of results.filter((r) => r.file)) {
       problems.push(...sym.problems)
       console.log(`${sym.fromNode} symbols from Node (napi, uv, OpenSSL), all exported by ${tools.nodes[target].map((n) => n.label).join(' and ')}${t.libc === 'musl' ? `; the rest is in musl ${MUSL_FLOOR}` : ''}`)
     }
-    if (problems.length) throw new Error(`floor check failed:\n  - ${problems.join('\n  - ')}`)
+    if (problems.length) throw new Error(`${verify ? 'floor and symbol checks' : 'floor check'} failed:\n  - ${problems.join('\n  - ')}`)
     if (verify) {
       result.smoke = []
       for (const node of tools.nodes[target]) {
@@ -222,12 +222,13 @@ for (const result of results.filter((r) => r.file)) {
 let suite = null
 if (verify && !flags.has('--no-suite') && results.find((r) => r.target === 'linux-x64-glibc')?.ok) {
   log('linux-x64-glibc: the test suite with the prebuild (NODE_HYPER_BINARY)')
+  const report = path.join(root, 'build', 'test-report.json')
+  fs.rmSync(report, { force: true })
   t0 = performance.now()
   const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vitest', 'vitest.mjs'), 'run'], {
     cwd: root, stdio: 'inherit', env: { ...process.env, NODE_HYPER_BINARY: prebuildPath(root, 'linux-x64-glibc') },
   })
   suite = { ok: r.status === 0, seconds: seconds(t0) }
-  const report = path.join(root, 'build', 'test-report.json')
   if (fs.existsSync(report)) {
     const j = JSON.parse(fs.readFileSync(report, 'utf8'))
     suite.summary = `${j.numPassedTests} passed, ${j.numFailedTests} failed, ${j.numPendingTests + (j.numTodoTests ?? 0)} skipped`
