@@ -70,7 +70,8 @@ function load (): NativeBinding {
       `  cause: ${e.message.split('\n')[0]}`,
       '  - If no prebuilt binary matches this platform, build from source: a Rust toolchain (cargo >= 1.75)',
       '    and a C++17 compiler are needed; run `npm rebuild node-hyper --build-from-source`.',
-      '  - If the error mentions GLIBC_x.y, this system\'s glibc is older than the prebuild needs (linux-x64: glibc >= 2.34); build from source.',
+      '  - If the error mentions GLIBC_x.y, this system\'s glibc is older than the prebuilds need (Linux x64 and arm64:',
+      '    glibc >= 2.28, or musl >= 1.2.3); build from source.',
     ]
     const wrapped = new Error(lines.join('\n'), { cause: err }) as Error & { code: string }
     wrapped.code = 'ERR_NODE_HYPER_LOAD'

@@ -12,9 +12,13 @@ const os = require('node:os')
 const root = path.resolve(__dirname, '..')
 const manifest = path.join(root, 'native', 'hyper', 'Cargo.toml')
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'build', 'cargo')
-const libsFile = path.join(targetDir, 'native-static-libs.txt')
+// A cross build (scripts/prebuild-linux.mjs) names the Rust target in cargo's own variable; cargo
+// then writes to <target-dir>/<triple>/release instead of <target-dir>/release.
+const triple = process.env.CARGO_BUILD_TARGET || ''
+const outDir = path.join(targetDir, triple, 'release')
+const libsFile = path.join(outDir, 'native-static-libs.txt')
 const archiveName = process.platform === 'win32' ? 'node_hyper_ffi.lib' : 'libnode_hyper_ffi.a'
-const archive = path.join(targetDir, 'release', archiveName)
+const archive = path.join(outDir, archiveName)
 
 function findCargo () {
   if (process.env.CARGO) return process.env.CARGO
@@ -62,7 +66,7 @@ if (libs === null) {
     if (libs === null) fail('cargo did not report native-static-libs')
   }
 }
-fs.mkdirSync(targetDir, { recursive: true })
+fs.mkdirSync(outDir, { recursive: true })
 fs.writeFileSync(libsFile, libs + '\n')
 if (!fs.existsSync(archive)) fail(`expected archive not found: ${archive}`)
 

@@ -9,9 +9,11 @@ import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const majors = process.argv.slice(2).length ? process.argv.slice(2) : ['22', '24']
-const prebuild = path.join(root, 'prebuilds', 'linux-x64', 'node-hyper.glibc.node')
+// The release binary (npm run prebuild:linux) when there is one, else the local build.
+const prebuild = [path.join(root, 'prebuilds', 'linux-x64', 'node-hyper.glibc.node'), path.join(root, 'build', 'Release', 'node_hyper.node')]
+  .find((f) => fs.existsSync(f))
 if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error('linux-x64 only')
-if (!fs.existsSync(prebuild)) throw new Error('no prebuild: run `npm run prebuild` (or `npm test`, whose package test writes it) first')
+if (!prebuild) throw new Error('no binary: run `npm run prebuild:linux -- linux-x64-glibc` (or `npm install`) first')
 const dir = path.join(os.tmpdir(), 'node-hyper-node-versions')
 fs.mkdirSync(dir, { recursive: true })
 if (!fs.existsSync(path.join(dir, 'package.json'))) fs.writeFileSync(path.join(dir, 'package.json'), '{"private":true}')

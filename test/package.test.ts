@@ -1,5 +1,6 @@
 // The npm tarball: right contents, installs into a fresh project with no Rust toolchain (the
-// prebuild is used, nothing is compiled), and works from both ESM and CommonJS.
+// prebuild is used, nothing is compiled), node-gyp-build picks this machine's binary among the
+// packed ones, and it works from both ESM and CommonJS.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -8,41 +9,70 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`)
+const platformDir = `${process.platform}-${process.arch}`
+// prebuildify --tag-libc names binaries for the C library; node-gyp-build matches musl on Alpine
+// and the like (no glibc at runtime), glibc everywhere else.
+const glibcRuntime = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime
+const libc = process.platform === 'linux' && !glibcRuntime ? 'musl' : 'glibc'
+const expectedPrebuild = `prebuilds/${platformDir}/node-hyper.${libc}.node`
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 let tmp: string
 let tarball: string
 let files: string[]
+/** Binaries in the repository's prebuilds/ (from `npm run prebuild:linux` or `npm run prebuild:host`). */
+const repoPrebuilds = fs.existsSync(path.join(root, 'prebuilds'))
+  ? fs.readdirSync(path.join(root, 'prebuilds'), { withFileTypes: true }).filter((d) => d.isDirectory())
+    .flatMap((d) => fs.readdirSync(path.join(root, 'prebuilds', d.name)).filter((f) => f.endsWith('.node')).map((f) => `prebuilds/${d.name}/${f}`))
+  : []
+/** True when this platform had no prebuild and the tarball got a copy of the local build instead. */
+let localCopy = false
 
-/** The prebuild for this platform: the one `npm run prebuild` wrote, or (when missing or older
- *  than the local build, as on a fresh clone) a stripped copy of the local Release build. */
-function ensurePrebuild (): void {
+/** A fresh clone has no prebuild: add a stripped copy of the local build to the packed tarball
+ *  (not to prebuilds/, which holds only release binaries; test/prebuild-floor.test.ts checks them). */
+function addLocalBuild (): void {
   const built = path.join(root, 'build', 'Release', 'node_hyper.node')
-  const existing = fs.existsSync(prebuildDir) ? fs.readdirSync(prebuildDir).filter((f) => f.endsWith('.node')) : []
-  const fresh = existing.length > 0 && (!fs.existsSync(built) ||
-    fs.statSync(path.join(prebuildDir, existing[0]!)).mtimeMs >= fs.statSync(built).mtimeMs)
-  if (fresh) return
-  fs.mkdirSync(prebuildDir, { recursive: true })
-  for (const f of existing) fs.rmSync(path.join(prebuildDir, f))
-  const target = path.join(prebuildDir, 'node-hyper.glibc.node')
+  const unpacked = path.join(tmp, 'unpacked')
+  fs.mkdirSync(unpacked)
+  execFileSync('tar', ['-xzf', tarball, '-C', unpacked])
+  const target = path.join(unpacked, 'package', expectedPrebuild)
+  fs.mkdirSync(path.dirname(target), { recursive: true })
   fs.copyFileSync(built, target)
-  execFileSync('strip', ['--strip-unneeded', target])
+  if (process.platform === 'linux') execFileSync('strip', ['--strip-unneeded', target])
+  execFileSync('tar', ['-czf', tarball, '-C', unpacked, 'package'])
+  files.push(expectedPrebuild)
+  localCopy = true
+}
+
+/** PATH without cargo and rustc. A directory that holds them (~/.cargo/bin, or /usr/bin with Debian's
+ *  rustc) is replaced, at the same place in PATH, by a folder of links to everything else in it:
+ *  node, npm and the system tools stay reachable. (Windows: such a directory is just dropped.) */
+function pathWithoutRust (base: string): string {
+  const rust = /^(cargo|rust)/i
+  return (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).flatMap((dir, i) => {
+    if (!fs.existsSync(path.join(dir, 'cargo')) && !fs.existsSync(path.join(dir, 'rustc')) &&
+      !fs.existsSync(path.join(dir, 'cargo.exe'))) return [dir]
+    if (process.platform === 'win32') return []
+    const shadow = path.join(base, String(i))
+    fs.mkdirSync(shadow, { recursive: true })
+    for (const name of fs.readdirSync(dir)) if (!rust.test(name)) fs.symlinkSync(path.join(dir, name), path.join(shadow, name))
+    return [shadow]
+  }).join(path.delimiter)
 }
 
 beforeAll(() => {
-  ensurePrebuild()
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'node-hyper-pack-'))
   const out = execFileSync(npm, ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
   const info = JSON.parse(out)[0]
   tarball = path.join(tmp, info.filename)
   files = info.files.map((f: { path: string }) => f.path)
+  if (!files.includes(expectedPrebuild)) addLocalBuild()
 }, 120_000)
 afterAll(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }) })
 
 describe('npm package', () => {
-  it('holds the compiled JS and types, the prebuild, what a source build needs, and nothing else', () => {
+  it('holds the compiled JS and types, every prebuild, what a source build needs, and nothing else', () => {
     for (const f of ['dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/esm/index.mjs', 'dist/esm/index.d.mts', 'dist/cjs/cli.js',
-      `prebuilds/${process.platform}-${process.arch}/node-hyper.glibc.node`, 'binding.gyp', 'native/src/connection.cc',
+      ...repoPrebuilds, expectedPrebuild, 'binding.gyp', 'native/src/connection.cc',
       'native/include/hyper_ffi.h', 'native/hyper/Cargo.toml', 'native/hyper/Cargo.lock', 'native/hyper/build.rs',
       'scripts/cargo-build.js', 'LICENSE', 'THIRD_PARTY_NOTICES.md', 'README.md', 'CHANGELOG.md', 'package.json']) {
       expect(files).toContain(f)
@@ -51,21 +81,14 @@ describe('npm package', () => {
     expect(unexpected).toEqual([])
   })
 
-  it('installs without Rust into a fresh project and runs from ESM and CommonJS', () => {
+  it(`installs without Rust into a fresh project, picks ${expectedPrebuild}, and runs from ESM and CommonJS`, () => {
     const project = path.join(tmp, 'consumer')
     const home = path.join(tmp, 'home')
     fs.mkdirSync(project)
     fs.mkdirSync(home)
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, version: '1.0.0' }))
-    // No cargo or rustc anywhere: a PATH holding only node, npm and a shell (cargo may live in
-    // /usr/bin next to them), and a HOME without ~/.cargo.
-    const bin = path.join(tmp, 'bin')
-    fs.mkdirSync(bin)
-    const which = (tool: string): string => execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim()
-    fs.symlinkSync(process.execPath, path.join(bin, 'node'))
-    fs.symlinkSync(fs.realpathSync(which('npm')), path.join(bin, 'npm'))
-    fs.symlinkSync(fs.realpathSync(which('sh')), path.join(bin, 'sh'))
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: bin, HOME: home }
+    // No cargo or rustc anywhere: PATH without them, and a HOME without ~/.cargo.
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: pathWithoutRust(path.join(tmp, 'path')), HOME: home }
     delete env.npm_config_build_from_source
     delete env.NODE_HYPER_BINARY
     delete env.CARGO
@@ -79,6 +102,11 @@ describe('npm package', () => {
     execFileSync(npm, ['install', '--no-audit', '--no-fund', tarball], { cwd: project, env, stdio: 'pipe' })
     const installed = path.join(project, 'node_modules', 'node-hyper')
     expect(fs.existsSync(path.join(installed, 'build'))).toBe(false) // nothing compiled
+    // The binary node-gyp-build chooses here, among all the packed ones (e.g. glibc and musl).
+    const chosen = execFileSync(process.execPath, ['-p', "require('node-gyp-build').path(require('path').dirname(require.resolve('node-hyper/package.json')))"],
+      { cwd: project, env, encoding: 'utf8' }).trim()
+    expect(path.relative(installed, chosen).split(path.sep).join('/')).toBe(expectedPrebuild)
+    if (!localCopy) expect(fs.readFileSync(chosen).equals(fs.readFileSync(path.join(root, expectedPrebuild)))).toBe(true)
 
     const program = (kind: 'esm' | 'cjs') => `
       const http = require('node:http')
