@@ -116,8 +116,13 @@ export function applyConnect (options: Record<string, unknown>, agentOptions: Pa
     takeProxyAgent(options, agentOptions)
     return
   }
+  // undici's Agent hands its factory every option it was given (it always adds maxOrigins and
+  // connect): EnvHttpProxyAgent's direct Agent gets requestTls/proxyTls too, which undici's own
+  // pools ignore for direct connections, and so does this. Given to HyperDispatcher by hand,
+  // they are a mistake.
+  const fromUndiciAgent = Object.prototype.hasOwnProperty.call(options, 'maxOrigins') && Object.prototype.hasOwnProperty.call(options, 'connect')
   for (const k of PROXY_AGENT_KEYS) {
-    if (options[k] !== undefined && k !== 'factory') {
+    if (options[k] !== undefined && k !== 'factory' && !fromUndiciAgent) {
       throw unsupported(k, `${k} is an option of undici's ProxyAgent, not of HyperDispatcher (use the proxy option)`)
     }
   }
