@@ -16,6 +16,8 @@ import path from 'node:path'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { EventEmitter } from 'node:events'
+import { Worker } from 'node:worker_threads'
+import { fileURLToPath } from 'node:url'
 import * as undici from 'undici'
 import { WebSocketServer } from 'ws'
 import { ClientConn, Pool, Agent, HyperDispatcher, ProxyError, SocketError, TlsError, InvalidArgumentError } from '../dist/esm/index.mjs'
@@ -501,6 +503,21 @@ describe.skipIf(!TINYPROXY)('tinyproxy (a real forward proxy process)', () => {
 })
 
 describe('forward proxy: native resources', () => {
+  it('a worker terminated while its proxy has not answered CONNECT exits cleanly', async () => {
+    const silent = await listen(net.createServer((s) => { s.on('error', () => {}) })) // accepts, never answers
+    const cjs = fileURLToPath(new URL('../dist/cjs/index.js', import.meta.url))
+    for (let round = 0; round < 3; round++) {
+      const w = new Worker(`
+        const { parentPort, workerData } = require('node:worker_threads')
+        const { ClientConn } = require(workerData.cjs)
+        ClientConn.connect('https://localhost:' + workerData.port, { proxy: 'http://127.0.0.1:' + workerData.silent }).catch(() => {})
+        setTimeout(() => parentPort.postMessage('waiting'), 50)
+      `, { eval: true, workerData: { cjs, port: securePort, silent } })
+      await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+      expect(await w.terminate()).toBe(1)
+    }
+  })
+
   it('no handle outlives the proxied connections', async () => {
     const p = await proxy({ tls: pki.good })
     const before = binding.liveObjects().handles

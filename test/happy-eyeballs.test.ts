@@ -6,6 +6,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import http from 'node:http'
 import net from 'node:net'
 import { execFileSync } from 'node:child_process'
+import { Worker } from 'node:worker_threads'
+import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
 import * as undici from 'undici'
 import { ClientConn, Pool, Agent, HyperDispatcher, SocketError, TimeoutError, InvalidArgumentError } from '../dist/esm/index.mjs'
@@ -210,6 +212,26 @@ describe('happy eyeballs', () => {
     setTimeout(() => ac.abort(), 100)
     await expect(p).rejects.toMatchObject({ code: 'ABORT_ERR' })
     expect(await settleHandles()).toBe(0)
+  })
+
+  it('a worker terminated mid-race exits cleanly (its attempts are closed by the environment teardown)', async (ctx) => {
+    if (skip) return ctx.skip(skip)
+    const cjs = fileURLToPath(new URL('../dist/cjs/index.js', import.meta.url))
+    for (let round = 0; round < 3; round++) {
+      const w = new Worker(`
+        const { parentPort, workerData } = require('node:worker_threads')
+        const { ClientConn } = require(workerData.cjs)
+        const list = [workerData.unreachable, { address: '127.0.0.3', family: 4 }]
+        const lookup = (h, o, cb) => o.all ? cb(null, list) : cb(null, list[0].address, list[0].family)
+        ClientConn.connect('http://race.test:' + workerData.port, { lookup, autoSelectFamilyAttemptTimeout: 10 }).catch(() => {})
+        setTimeout(() => parentPort.postMessage('racing'), 50)
+      `, { eval: true, workerData: { cjs, port, unreachable } })
+      await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject) })
+      expect(await w.terminate()).toBe(1)
+    }
+    // The main thread still connects.
+    const conn = await ClientConn.connect(`http://dual.test:${port}`, { lookup: lookup() })
+    await conn.close()
   })
 
   it('interleaves like Node: the first address\'s family first, then alternating, duplicates dropped', () => {
