@@ -244,6 +244,26 @@ export function resolveProxy (option: ProxyOption | undefined, target: ProxyTarg
   return proxyConfig(option as string | URL | ProxyOptions)
 }
 
+/**
+ * For a Pool: an environment option (`'env'`, `{ env }`) decided now for `origin` (its proxy's
+ * URL, or undefined: direct; a Unix socket is always direct); any other value as it is. Throws
+ * InvalidArgumentError when the environment names an unusable proxy.
+ * @internal
+ */
+export function pinProxy (option: ProxyOption | undefined, origin: URL, socketPath: string | undefined): ProxyOption | undefined {
+  if (option !== 'env' && !isEnvOption(option)) return option
+  if (socketPath !== undefined) return undefined
+  const uri = envProxyFor(origin, option === 'env' ? {} : option.env)
+  if (uri === undefined) return undefined
+  try {
+    proxyConfig(uri)
+  } catch (err) {
+    const e = err as InvalidArgumentError
+    throw new InvalidArgumentError(e.code, 'proxy', `the environment's proxy for ${origin.origin} is not usable: ${e.message}`)
+  }
+  return uri
+}
+
 /** `host:port` of a target (IPv6 in brackets). */
 export function authorityOf (target: ProxyTarget): string {
   const h = target.hostname
