@@ -11,11 +11,13 @@
         "native/src/addon.cc",
         "native/src/connection.cc",
         "native/src/connection_io.cc",
+        "native/src/connector.cc",
         "native/src/driver.cc",
         "native/src/exchange.cc",
         "native/src/marshal.cc",
         "native/src/tls.cc",
         "native/src/transport.cc",
+        "native/src/tunnel.cc",
         "native/src/wrap.cc",
       ],
       "include_dirs": [

@@ -14,6 +14,15 @@ export interface AgentOptions extends PoolOptions {
   maxOrigins?: number
 }
 
+/** Options of {@link Agent.request}: a request's, and the Unix socket to reach its origin through. */
+export interface AgentRequestOptions extends RequestOptions {
+  /**
+   * Send this request over this Unix domain socket (the URL still names the origin: `Host`, TLS
+   * name). Pools are kept per socket path and origin. Default: the Agent's `socketPath`, if any.
+   */
+  socketPath?: string
+}
+
 /** How many origin strings (as given, e.g. with a trailing slash) are remembered per pool. */
 const ALIASES_PER_POOL = 8
 
@@ -38,9 +47,15 @@ export class Agent {
     this.#maxOrigins = maxOrigins ?? Infinity
   }
 
-  /** The pool for `origin` (created on first use). */
-  pool (origin: string | URL): Pool {
-    const given = typeof origin === 'string' ? this.#aliases.get(origin) : undefined
+  /**
+   * The pool for `origin` (created on first use); with `socketPath`, the pool that reaches
+   * `origin` over that Unix socket (pools are keyed by socket path and origin).
+   */
+  pool (origin: string | URL, socketPath?: string): Pool {
+    if (socketPath !== undefined && (typeof socketPath !== 'string' || socketPath.length === 0)) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'socketPath', 'socketPath must be a non-empty string')
+    }
+    const given = typeof origin === 'string' && socketPath === undefined ? this.#aliases.get(origin) : undefined
     if (given) return given
     let key: string
     try {
@@ -48,17 +63,20 @@ export class Agent {
     } catch {
       throw new InvalidArgumentError('ERR_INVALID_URL', 'origin', `invalid origin: ${String(origin)}`)
     }
+    // The Agent's own socketPath, if any, is part of every pool's options: only a per-request one keys.
+    if (socketPath !== undefined && socketPath !== this.#options.socketPath) key = `${socketPath}\0${key}`
     let pool = this.#pools.get(key)
     if (!pool) {
       if (this.#pools.size >= this.#maxOrigins) throw new HyperError('ERR_MAX_ORIGINS', `more than ${this.#maxOrigins} origins`)
-      const created = new Pool(key, this.#options)
+      const origin = key.slice(key.indexOf('\0') + 1)
+      const created = new Pool(origin, key === origin ? this.#options : { ...this.#options, socketPath })
       created[kPoolHooks].empty = () => this.#forget(key, created)
       this.#pools.set(key, created)
       this.#aliasesOf.set(created, [])
       pool = created
     }
     const aliases = this.#aliasesOf.get(pool)!
-    if (typeof origin === 'string' && aliases.length < ALIASES_PER_POOL) {
+    if (typeof origin === 'string' && socketPath === undefined && aliases.length < ALIASES_PER_POOL) {
       aliases.push(origin)
       this.#aliases.set(origin, pool)
     }
@@ -74,7 +92,7 @@ export class Agent {
   }
 
   /** Sends `options` to `url`'s origin; `path` defaults to the URL's path and query. */
-  request (url: string | URL, options: RequestOptions = {}): Promise<ClientResponse> {
+  request (url: string | URL, options: AgentRequestOptions = {}): Promise<ClientResponse> {
     if (this.#closed) return Promise.reject(new ConnectionClosedError('ERR_CLOSED', 'the agent is closed'))
     const ex = new ResponseExchange(options)
     try {
@@ -88,7 +106,7 @@ export class Agent {
       prepareRequest(ex, options.path === undefined ? { ...options, path: u.pathname + u.search } : options)
       const signal = options.signal
       if (signal?.aborted) return Promise.reject(new AbortError(signal.reason))
-      const pool = this.pool(u)
+      const pool = this.pool(u, options.socketPath)
       if (signal) ex.listen(signal)
       pool[kDispatch](ex)
     } catch (err) {
@@ -166,7 +184,7 @@ export function getGlobalAgent (): Agent {
 }
 
 /** Sends a request through the global Agent: `await request('http://host/path', { method: 'POST', body })`. */
-export function request (url: string | URL, options: RequestOptions & { agent?: Agent } = {}): Promise<ClientResponse> {
+export function request (url: string | URL, options: AgentRequestOptions & { agent?: Agent } = {}): Promise<ClientResponse> {
   if (options === null || typeof options !== 'object') return Promise.reject(new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'request options must be an object'))
   const { agent, ...rest } = options
   return (agent ?? getGlobalAgent()).request(url, rest)

@@ -1063,11 +1063,12 @@ class Operation {
         if (net.isIP(host)) resolved(host)
         const lookup: LookupFunction = (hostname, lopts, cb) => {
           if (forced !== undefined) {
-            process.nextTick(() => { resolved(forced); cb(null, forced, net.isIP(forced)) })
+            const family = net.isIP(forced)
+            process.nextTick(() => { resolved(forced); cb(null, lopts.all ? [{ address: forced, family }] : forced, family) })
             return
           }
           dns.lookup(hostname, lopts, (err, address, family) => {
-            if (!err) resolved(address)
+            if (!err) resolved(Array.isArray(address) ? address[0]?.address ?? null : address)
             cb(err, address, family)
           })
         }

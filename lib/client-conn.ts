@@ -4,10 +4,9 @@
  * Underneath, every request is an {@link Exchange} (exchange.ts): the connection sends it and
  * routes the addon's events to it; `request()` is the promise face on top.
  */
-import * as dns from 'node:dns'
 import * as net from 'node:net'
 import { binding, type NativeConnection } from './native.js'
-import { Event, Head, Tls, splitRawHeaders, type NativeErrorInfo, type NativeHead, type NativeInformational } from './protocol.js'
+import { Attempt, AttemptOutcome, Err, Event, Head, Tls, splitRawHeaders, type NativeErrorInfo, type NativeHead, type NativeInformational } from './protocol.js'
 import { Executor, kOnEvent } from './executor.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, RequestBodyError, SocketError, errorFromNative, refusalFromNative } from './errors.js'
 import { Exchange, chunkBytes, prepareRequest, wantsEmptyLength, type ExchangeHolder, type RequestOptions, type Streamed } from './exchange.js'
@@ -15,16 +14,13 @@ import { ClientResponse, ResponseExchange } from './response.js'
 import { headersFromRaw } from './headers.js'
 import { validateAuthority, validateHttp2, validateTimeout } from './validate.js'
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
+import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction } from './connect.js'
+import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
 
 export { ClientResponse } from './response.js'
 export type { RequestOptions, RequestBody, BodyChunk, InformationalResponse } from './exchange.js'
 
-/** A `dns.lookup`-compatible function. */
-export type LookupFunction = (
-  hostname: string,
-  options: dns.LookupOneOptions,
-  callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void,
-) => void
+export type { LookupFunction } from './connect.js'
 
 /** Where to connect: an `http:` or `https:` URL, a host and port, or a Unix domain socket path. */
 export type ConnectTarget =
@@ -42,10 +38,44 @@ export interface ConnectOptions {
   preserveHeaderOrder?: boolean
   /** Accept obsolete line folding (obs-fold) in response headers (default false). */
   allowMultilineHeaders?: boolean
-  /** Custom DNS lookup (default `dns.lookup`). */
+  /**
+   * Custom DNS lookup (default `dns.lookup`), called as Node's `net` calls it: with
+   * `{ family, all: true }` under `autoSelectFamily` (answer with every address), else `{ family }`.
+   */
   lookup?: LookupFunction
   /** Address family for the lookup: 0 (any), 4 or 6. */
   family?: 0 | 4 | 6
+  /**
+   * Happy eyeballs (default true, as Node's `net`): every address of the host is looked up, IPv6
+   * and IPv4 interleaved, and connects to them are raced natively: one more starts each
+   * {@link ConnectOptions.autoSelectFamilyAttemptTimeout} (or as soon as one fails), earlier ones
+   * keep going, the first to connect wins and the others are closed. When all fail, the error's
+   * `errors` lists each attempt. false: only the first address is tried.
+   */
+  autoSelectFamily?: boolean
+  /** ms to wait for an attempt before starting the next (default 250, at least 10; Node's default). */
+  autoSelectFamilyAttemptTimeout?: number
+  /** Local IP address to connect from (bound before connecting); only addresses of its family are tried. */
+  localAddress?: string
+  /** TCP keep-alive probes on the socket (default true). Not HTTP keep-alive: see `keepAliveTimeout` on Pool. */
+  keepAlive?: boolean
+  /** Idle time before the first TCP keep-alive probe, ms (default 60,000, as Node's sockets under undici; rounded down to seconds; 0 = the system's). */
+  keepAliveInitialDelay?: number
+  /** `TCP_NODELAY`: send small writes at once (default true). */
+  noDelay?: boolean
+  /**
+   * Connect to this Unix domain socket instead of the URL's host and port; the URL still gives
+   * the scheme (`https:` for TLS over the socket), the `Host` header and the TLS server name.
+   */
+  socketPath?: string
+  /**
+   * A forward proxy: a URL (`http://proxy:3128`, `https://user:pass@proxy:443`), {@link ProxyOptions},
+   * or `'env'` for the one `HTTP_PROXY`/`HTTPS_PROXY`/`NO_PROXY` name for the target (undici's
+   * `EnvHttpProxyAgent` rules). `https:` targets go through a `CONNECT` tunnel (TLS to the target
+   * inside it, HTTP/2 when ALPN picks it); `http:` targets are requested in absolute form.
+   * Cannot be combined with `socketPath` (`'env'` is then ignored).
+   */
+  proxy?: ProxyOption
   /** Value of the `Host` header sent by default (defaults to the target's host and port). */
   host?: string
   /** Abort the connect (DNS, TCP connect, handshake). */
@@ -88,6 +118,16 @@ export const kAccepting = Symbol('accepting')
 
 type State = 'connecting' | 'open' | 'closing' | 'closed'
 
+interface PendingConnect {
+  resolve: (c: ClientConn) => void
+  reject: (e: Error) => void
+  where: string
+  address?: string
+  port?: number
+  /** Several addresses raced (happy eyeballs). */
+  race: boolean
+}
+
 let nextRequestId = 1
 
 // Node's and undici's spellings that belong somewhere else here: rejected with a pointer rather
@@ -110,6 +150,14 @@ export function validateConnectOptions (options: ConnectOptions): void {
     if (options[b] !== undefined && typeof options[b] !== 'boolean') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', b, `${b} must be a boolean`)
   }
   if (options.lookup !== undefined && typeof options.lookup !== 'function') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'lookup', 'lookup must be a function')
+  validateNetOptions(options)
+  if (options.socketPath !== undefined && (typeof options.socketPath !== 'string' || options.socketPath.length === 0)) {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'socketPath', 'socketPath must be a non-empty string')
+  }
+  validateProxyOption(options.proxy)
+  if (options.socketPath !== undefined && options.proxy !== undefined && options.proxy !== 'env') {
+    throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'proxy', 'proxy and socketPath cannot be combined: a Unix socket is connected to directly')
+  }
   if (options.family !== undefined && options.family !== 0 && options.family !== 4 && options.family !== 6) {
     throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'family', 'family must be 0, 4 or 6')
   }
@@ -158,6 +206,8 @@ function resolveTarget (target: ConnectTarget, options: ConnectOptions): Resolve
     }
     hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
     port = url.port ? Number(url.port) : secure ? 443 : 80
+    // socketPath: the URL names the origin (Host, TLS name); the bytes go to the Unix socket.
+    if (options.socketPath !== undefined) return { kind: 'unix', hostname, port, socketPath: options.socketPath, hostHeader: options.host ?? url.host, secure }
     return { kind: 'tcp', hostname, port, socketPath: '', hostHeader: options.host ?? url.host, secure }
   }
   if (target === null || typeof target !== 'object') {
@@ -166,6 +216,9 @@ function resolveTarget (target: ConnectTarget, options: ConnectOptions): Resolve
   if ('socketPath' in target) {
     if (typeof target.socketPath !== 'string' || target.socketPath.length === 0) {
       throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'socketPath', 'socketPath must be a non-empty string')
+    }
+    if (options.socketPath !== undefined && options.socketPath !== target.socketPath) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'socketPath', 'the target and the socketPath option name different Unix sockets')
     }
     return { kind: 'unix', hostname: '', port: 0, socketPath: target.socketPath, hostHeader: options.host ?? 'localhost', secure: options.tls !== undefined }
   }
@@ -185,40 +238,8 @@ function resolveTarget (target: ConnectTarget, options: ConnectOptions): Resolve
   const hostPart = net.isIPv6(hostname) ? `[${hostname}]` : hostname
   const hostHeader = options.host ?? (port === defaultPort ? hostPart : `${hostPart}:${port}`)
   validateAuthority(hostHeader, 'host')
+  if (options.socketPath !== undefined) return { kind: 'unix', hostname, port, socketPath: options.socketPath, hostHeader, secure }
   return { kind: 'tcp', hostname, port, socketPath: '', hostHeader, secure }
-}
-
-/** Resolves `hostname` with `dns.lookup` or the caller's `lookup`, holding a broken lookup to account. */
-export function lookupAddress (hostname: string, options: Pick<ConnectOptions, 'lookup' | 'family'>): Promise<{ address: string, family: 4 | 6 }> {
-  const ipFamily = net.isIP(hostname)
-  if (ipFamily !== 0) return Promise.resolve({ address: hostname, family: ipFamily as 4 | 6 })
-  const lookup = options.lookup ?? (dns.lookup as unknown as LookupFunction)
-  return new Promise((resolve, reject) => {
-    let answered = false
-    const done = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number): void => {
-      if (answered) return
-      answered = true
-      if (err) {
-        const code = typeof err.code === 'string' ? err.code : 'ENOTFOUND'
-        reject(new SocketError(code, `getaddrinfo ${code} ${hostname}`, { syscall: 'getaddrinfo', cause: err }))
-        return
-      }
-      // dns.lookup's `all: true` shape is accepted too: its first address.
-      const first = Array.isArray(address) ? address[0] : { address, family }
-      const kind = typeof first?.address === 'string' ? net.isIP(first.address) : 0
-      if (kind === 0) {
-        reject(new HyperError('ERR_INVALID_IP_ADDRESS', `lookup returned an invalid address for ${hostname}: ${JSON.stringify(first?.address ?? address)}`))
-        return
-      }
-      resolve({ address: first!.address, family: kind as 4 | 6 })
-    }
-    try {
-      lookup(hostname, { family: options.family ?? 0 }, done)
-    } catch (err) {
-      answered = true
-      reject(new HyperError('ERR_LOOKUP_FAILED', `lookup threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }))
-    }
-  })
 }
 
 function connectError (info: NativeErrorInfo, where: string, address?: string, port?: number): HyperError {
@@ -260,7 +281,12 @@ export class ClientConn implements ExchangeHolder {
   #http2: boolean
   #secure: boolean
   #tls: TlsConnectionInfo | undefined
-  #connect: { resolve: (c: ClientConn) => void, reject: (e: Error) => void, where: string, address?: string, port?: number } | null = null
+  #connect: PendingConnect | null = null
+  #proxy: ProxyConfig | null
+  /** Absolute-form requests to a proxy: `http://host:port` prefixed to origin-form targets ('' otherwise). */
+  #absolute = ''
+  /** ...and the proxy's header lines sent with each of them (NUL-joined). */
+  #proxyExtra = ''
   #closed: Promise<void> | null = null
   #closedResolve: (() => void) | null = null
   #destroyCause: Error | undefined
@@ -271,17 +297,30 @@ export class ClientConn implements ExchangeHolder {
   /** @internal */
   [kHooks]: ConnHooks = {}
 
-  private constructor (executor: Executor, options: ConnectOptions, t: ResolvedTarget, connectTimeout: number) {
+  private constructor (executor: Executor, options: ConnectOptions, t: ResolvedTarget, connectTimeout: number, proxy: ProxyConfig | null) {
     this.#executor = executor
     this.#hostHeader = t.hostHeader
     this.#http2 = options.http2 === true
     this.#secure = t.secure
+    this.#proxy = proxy
     let tls: object | undefined
+    let proxyOptions: object | undefined
+    if (proxy) {
+      // https: targets (or tunnel: true) through CONNECT; http: ones in absolute form to the proxy.
+      const tunnel = t.secure || proxy.tunnel
+      if (!tunnel) {
+        if (options.http2 === true) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'http2', 'http2: true (h2c) cannot be spoken to a proxy in absolute form; use proxy.tunnel: true')
+        const hostPart = net.isIPv6(t.hostname) ? `[${t.hostname}]` : t.hostname
+        this.#absolute = `http://${t.port === 80 ? hostPart : `${hostPart}:${t.port}`}`
+        this.#proxyExtra = absoluteFormExtra(proxy)
+      }
+      proxyOptions = nativeProxyOptions(proxy, t, tunnel)
+    }
     if (t.secure) {
       const tlsOptions = options.tls ?? {}
       const context = secureContextFor(tlsOptions, options.http2 ?? 'auto')
       // SNI and the verified name: `servername`, else the host (no SNI for IP literals).
-      const servername = tlsOptions.servername ?? (t.kind === 'unix' ? t.hostHeader.replace(/:\d+$/, '') : t.hostname)
+      const servername = tlsOptions.servername ?? (t.hostname || t.hostHeader.replace(/:\d+$/, ''))
       if (typeof servername !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'tls.servername', 'tls.servername must be a string')
       tls = { context, servername: net.isIP(servername) ? '' : servername, verifyHost: servername, sessionKey: `${servername}:${t.port}` }
     }
@@ -295,6 +334,8 @@ export class ClientConn implements ExchangeHolder {
       http2: this.#http2,
       maxConcurrentStreams: options.maxConcurrentStreams ?? 100,
       tls,
+      socket: t.kind === 'tcp' ? nativeSocketOptions(options) : undefined,
+      proxy: proxyOptions,
     })
   }
 
@@ -313,17 +354,18 @@ export class ClientConn implements ExchangeHolder {
     const signal = options.signal
     if (signal?.aborted) throw new AbortError(signal.reason)
     const t = resolveTarget(target, options)
-    let address = ''
-    let family: 4 | 6 = 4
+    const proxy = t.kind === 'tcp' ? resolveProxy(options.proxy, t) : null
+    let candidates: Candidate[] = []
     let remaining = connectTimeout
     if (t.kind === 'tcp') {
-      // The connect timeout covers the lookup too (a custom lookup may never call back).
+      // The connect timeout covers the lookup too (a custom lookup may never call back). Through
+      // a proxy, the proxy's name is looked up (the proxy resolves the target's).
       const started = performance.now()
-      ;({ address, family } = await bounded(lookupAddress(t.hostname, options), signal, connectTimeout, () => connectTimeoutError(connectTimeout)))
+      candidates = await bounded(lookupCandidates(proxy ? proxy.hostname : t.hostname, options), signal, connectTimeout, () => connectTimeoutError(connectTimeout))
       if (connectTimeout) remaining = Math.max(1, connectTimeout - Math.floor(performance.now() - started))
     }
-    const conn = new ClientConn(executor, options, t, remaining)
-    const connecting = conn.#start(t, address, family)
+    const conn = new ClientConn(executor, options, t, remaining, proxy)
+    const connecting = conn.#start(t, proxy ? proxy.port : t.port, candidates, options)
     if (!signal) return connecting
     const onAbort = (): void => conn.#abortConnect(signal.reason)
     signal.addEventListener('abort', onAbort, { once: true })
@@ -334,21 +376,55 @@ export class ClientConn implements ExchangeHolder {
     }
   }
 
-  #start (t: ResolvedTarget, address: string, family: 4 | 6): Promise<ClientConn> {
-    const where = t.kind === 'unix' ? t.socketPath : `${family === 6 ? `[${address}]` : address}:${t.port}`
-    const failed = t.kind === 'unix' ? this.#native.connectUnix(t.socketPath) : this.#native.connectTcp(family, address, t.port)
+  #start (t: ResolvedTarget, port: number, candidates: Candidate[], options: ConnectOptions): Promise<ClientConn> {
+    const race = candidates.length > 1
+    const first = candidates[0]
+    const where = t.kind === 'unix' ? t.socketPath : race ? `${t.hostname}:${port}` : endpoint(first!.address, first!.family, port)
+    let failed: NativeErrorInfo | undefined
+    if (t.kind === 'unix') {
+      failed = this.#native.connectUnix(t.socketPath)
+    } else if (race) {
+      const flat: (string | number)[] = []
+      for (const c of candidates) flat.push(c.family, c.address)
+      failed = this.#native.connectTcpRace(flat, port, attemptTimeout(options))
+    } else {
+      failed = this.#native.connectTcp(first!.family, first!.address, port)
+    }
     if (failed) {
       this.#state = 'closed'
+      const err = race ? this.#raceError(failed, port) : connectError(failed, this.#where(where), first?.address, t.kind === 'tcp' ? port : undefined)
       this.#native.destroy()
-      return Promise.reject(connectError(failed, where, t.kind === 'tcp' ? address : undefined, t.kind === 'tcp' ? t.port : undefined))
+      return Promise.reject(err)
     }
     return new Promise((resolve, reject) => {
-      this.#connect = { resolve, reject, where }
+      this.#connect = { resolve, reject, where, race }
       if (t.kind === 'tcp') {
-        this.#connect.address = address
-        this.#connect.port = t.port
+        if (!race) this.#connect.address = first!.address
+        this.#connect.port = port
       }
     })
+  }
+
+  /** Where the connect went, for messages: the endpoint, and the proxy when there is one. */
+  #where (where: string): string {
+    return this.#proxy ? `${where} (proxy ${this.#proxy.origin})` : where
+  }
+
+  /** The error of a failed connect race, listing each attempt. */
+  #raceError (info: NativeErrorInfo, port: number): HyperError {
+    return raceError(info, this.#native.connectAttempts() ?? [], this.#where(this.#proxy ? this.#proxy.hostname : this.#hostHeader), port)
+  }
+
+  /** The error of a failed connect: a proxy's refusal, a failed race, or the socket's, TLS's or hyper's error. */
+  #connectFailure (info: NativeErrorInfo, c: PendingConnect): HyperError {
+    if (this.#proxy && info[Err.LocalCode].startsWith('ERR_PROXY_')) return proxyErrorFromNative(info, this.#native.tunnelReply(), this.#proxy)
+    if (c.race) {
+      // The race itself failed (every attempt, or the deadline came first); a failure after an
+      // attempt won (TLS, the proxy leg, hyper's handshake) is the winner's own.
+      const attempts = this.#native.connectAttempts()
+      if (attempts && !attempts.some((a) => a[Attempt.Outcome] === AttemptOutcome.Connected)) return this.#raceError(info, c.port ?? 0)
+    }
+    return connectError(info, this.#where(c.where), c.address, c.port)
   }
 
   #abortConnect (reason: unknown): void {
@@ -475,6 +551,11 @@ export class ClientConn implements ExchangeHolder {
         }
       }
       if (ex.announceKeepAlive) extra += '\0connection\0keep-alive'
+      if (this.#absolute !== '') {
+        // Through a forward proxy: the absolute form, and the proxy's headers.
+        if (target[0] === '/' || target === '*') target = this.#absolute + (target === '*' ? '' : target)
+        extra += this.#proxyExtra
+      }
     }
     if (ex.continueMs && !ex.hasExpect) extra += '\0Expect\x00100-continue'
     let head = ex.method + '\0' + target
@@ -611,7 +692,8 @@ export class ClientConn implements ExchangeHolder {
         return
       }
       case Event.Connected: {
-        const t = this.#native.tlsInfo()
+        // (Through a proxy, TLS to the proxy alone does not make an http: target's connection secure.)
+        const t = this.#secure ? this.#native.tlsInfo() : undefined
         if (t) {
           this.#tls = tlsInfoFromNative(t)
           this.#http2 = t[Tls.Http2]
@@ -625,7 +707,7 @@ export class ClientConn implements ExchangeHolder {
       }
       case Event.ConnectError:
         if (this.#connect) {
-          this.#connect.reject(connectError(payload as NativeErrorInfo, this.#connect.where, this.#connect.address, this.#connect.port))
+          this.#connect.reject(this.#connectFailure(payload as NativeErrorInfo, this.#connect))
           this.#connect = null
         }
         return

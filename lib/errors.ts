@@ -34,6 +34,11 @@ export class HyperError extends Error {
   readonly syscall?: string
   /** Whether any byte of the request reached the socket (false means a retry is safe). */
   readonly requestSent?: boolean
+  /**
+   * A connect that tried several addresses (happy eyeballs, `autoSelectFamily`) and failed: one
+   * error per attempt, in the order they started (like the `errors` of Node's `AggregateError`).
+   */
+  readonly errors?: Error[]
 
   constructor (code: string, message: string, options: HyperErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -96,6 +101,33 @@ export class UpgradeError extends HyperError {
 
   constructor (code: string, message: string, statusCode: number, statusText: string, rawHeaders: string[], options: HyperErrorOptions = {}) {
     super(code, message, options)
+    this.statusCode = statusCode
+    this.statusText = statusText
+    this.rawHeaders = rawHeaders
+  }
+}
+
+/**
+ * A forward proxy refused or broke a tunnel: `ERR_PROXY_REJECTED` (its answer to `CONNECT` was
+ * not 2xx: `statusCode` 407 when it wants credentials, 403 when it forbids the target, 502 when
+ * it could not reach it, ...), `ERR_PROXY_BAD_RESPONSE` (the answer was not HTTP, or the proxy
+ * closed the connection first; `statusCode` 0). Never retried: connecting elsewhere would not
+ * go through the proxy. Requests sent in absolute form (`http:` targets) get the proxy's answer
+ * (a 407 included) as their response instead.
+ */
+export class ProxyError extends HyperError {
+  /** The proxy (its origin, without credentials). */
+  readonly proxy: string
+  /** The status the proxy answered with (0 when there was no valid answer). */
+  readonly statusCode: number
+  /** Its reason phrase. */
+  readonly statusText: string
+  /** The answer's headers as received (e.g. `Proxy-Authenticate`): `[name, value, ...]`. */
+  readonly rawHeaders: string[]
+
+  constructor (code: string, message: string, proxy: string, statusCode: number, statusText: string, rawHeaders: string[], options: HyperErrorOptions = {}) {
+    super(code, message, options)
+    this.proxy = proxy
     this.statusCode = statusCode
     this.statusText = statusText
     this.rawHeaders = rawHeaders

@@ -5,13 +5,22 @@
  */
 import * as path from 'node:path'
 import { packageRoot } from './package.js'
-import type { NativeErrorInfo, NativeTlsInfo } from './protocol.js'
+import type { NativeAttempt, NativeErrorInfo, NativeTlsInfo, NativeTunnelReply } from './protocol.js'
 
 export interface NativeExecutor {}
 export interface NativeConnection {
   /** undefined, or why the connect could not even start. */
   connectTcp(family: 4 | 6, address: string, port: number): NativeErrorInfo | undefined
   connectUnix(path: string): NativeErrorInfo | undefined
+  /**
+   * Happy eyeballs: races connects to `candidates` (`[family, address, ...]`, in order; one more
+   * every `attemptDelayMs`, or at once when one fails). undefined, or why no connect could start.
+   */
+  connectTcpRace(candidates: (string | number)[], port: number, attemptDelayMs: number): NativeErrorInfo | undefined
+  /** What each attempt of the race did (undefined without a race). */
+  connectAttempts(): NativeAttempt[] | undefined
+  /** The proxy's answer to CONNECT, once it arrived (undefined without a tunnel). */
+  tunnelReply(): NativeTunnelReply | undefined
   /**
    * Queues a request. `head`: method, target, then header names and values, joined by NUL.
    * `body`: bytes, `true` for a body streamed with write()/end(), or undefined. Returns

@@ -15,6 +15,7 @@ import { ClientResponse, ResponseExchange } from './response.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, isRetryable } from './errors.js'
 import { validateCount, validateTimeout } from './validate.js'
 import { DedicatedConnections, kDedicated, type TunnelOptions, type UpgradeOptions, type UpgradedConnection } from './upgrade.js'
+import { pinProxy } from './proxy.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -130,6 +131,9 @@ export class Pool implements ExchangeHolder, Scheduler {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'origin', `unsupported origin scheme ${url.protocol}`)
     const config = poolConfig(options, url.protocol === 'https:')
+    // proxy: 'env' is decided once per pool (the environment's proxy for this origin, or none).
+    const proxy = pinProxy(config.connect.proxy, url, config.connect.socketPath)
+    if (proxy !== config.connect.proxy) options = { ...options, proxy: config.connect.proxy = proxy }
     // Over TLS with 'auto' the protocol is known after the first handshake: until then one
     // connection at a time, so an h2 server is not sent a burst of parallel handshakes.
     this.#learnProtocol = url.protocol === 'https:' && options.http2 !== false && options.http2 !== true

@@ -60,6 +60,32 @@ export const enum Tls {
   Size = 6,
 }
 
+/** One attempt of a happy-eyeballs connect race (`Connection.connectAttempts()`). */
+export const enum Attempt {
+  Address = 0,
+  Family = 1,
+  Outcome = 2,
+  Error = 3,
+  Size = 4,
+}
+
+/** What became of an attempt. */
+export const enum AttemptOutcome {
+  NotTried = 0,
+  Pending = 1,
+  Connected = 2,
+  Failed = 3,
+  Abandoned = 4,
+}
+
+/** A forward proxy's answer to CONNECT (`Connection.tunnelReply()`). */
+export const enum Tunnel {
+  Status = 0,
+  Reason = 1,
+  RawHeaders = 2,
+  Size = 3,
+}
+
 /** A response head as the addon sends it (read it by {@link Head} slot). */
 export type NativeHead = [status: number, version: number, reason: string, rawHeaders: string,
   body: Buffer | null, ended: boolean, keepAliveMs: number, close: boolean]
@@ -71,6 +97,11 @@ export type NativeErrorInfo = [localCode: string, hyperCode: number, message: st
 /** What a TLS handshake negotiated (read it by {@link Tls} slot). */
 export type NativeTlsInfo = [alpn: string, version: string, cipher: string, authorizationError: string,
   sessionReused: boolean, http2: boolean]
+
+/** A connect attempt as the addon reports it (read it by {@link Attempt} slot). */
+export type NativeAttempt = [address: string, family: 4 | 6, outcome: AttemptOutcome, error: NativeErrorInfo | undefined]
+/** A proxy's answer to CONNECT (read it by {@link Tunnel} slot). */
+export type NativeTunnelReply = [status: number, reason: string, rawHeaders: string]
 
 /** Splits the addon's NUL-joined header list into `[name, value, ...]`. */
 export function splitRawHeaders (joined: string): string[] {

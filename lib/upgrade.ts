@@ -4,18 +4,23 @@
  * hyper's C API cannot hand a connection over once hyper has started speaking HTTP on it (there
  * is no `hyper_upgrade` in the FFI), so these requests never touch hyper: each runs on a
  * dedicated connection of its own, opened here with Node's `net`/`tls` modules (honouring
- * node-hyper's connect options: `lookup`, `family`, `connectTimeout`, `headersTimeout`, TLS
- * options), and the HTTP/1.1 exchange is done by Node's own `http` client on that socket. When
- * the server switches protocols (101) or opens the tunnel, the socket is the caller's.
+ * node-hyper's connect options: `lookup`, `family`, `autoSelectFamily` (Node's own happy
+ * eyeballs), `localAddress`, TCP keep-alive, `noDelay`, `socketPath`, `connectTimeout`,
+ * `headersTimeout`, TLS options, and `proxy`: through a forward proxy the connection is always a
+ * CONNECT tunnel, for `http:` targets too), and the HTTP/1.1 exchange is done by Node's own
+ * `http` client on that socket. When the server switches protocols (101) or opens the tunnel,
+ * the socket is the caller's.
  *
  * These connections are never pooled: a Pool neither counts nor reuses them.
  */
 import * as http from 'node:http'
 import * as net from 'node:net'
 import * as tls from 'node:tls'
-import { lookupAddress, type ConnectOptions } from './client-conn.js'
+import type { ConnectOptions } from './client-conn.js'
+import { endpoint, lookupCandidates } from './connect.js'
 import type { InformationalResponse } from './exchange.js'
-import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, ProtocolError, SocketError, TimeoutError, TlsError, UpgradeError } from './errors.js'
+import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, ProtocolError, ProxyError, SocketError, TimeoutError, TlsError, UpgradeError } from './errors.js'
+import { authorityOf, resolveProxy, type ProxyConfig } from './proxy.js'
 import { headersFromRaw, type IncomingHeaders } from './headers.js'
 import { nodeSecureContextFor, type TlsOptions } from './tls.js'
 import { flattenHeaders, hasHeader, validateHeaderValue, validateMethod, validatePath, type HeadersInput } from './validate.js'
@@ -78,10 +83,9 @@ export interface UpgradedConnection {
 }
 
 /** The connect options a dedicated connection honours (those of `ConnectOptions` that apply, plus a Unix socket path). */
-export type DedicatedConnectOptions = Pick<ConnectOptions, 'lookup' | 'family' | 'connectTimeout' | 'headersTimeout' | 'bodyTimeout' | 'tls'> & {
+export type DedicatedConnectOptions = Pick<ConnectOptions, 'lookup' | 'family' | 'connectTimeout' | 'headersTimeout' | 'bodyTimeout' | 'tls' |
+  'autoSelectFamily' | 'autoSelectFamilyAttemptTimeout' | 'localAddress' | 'keepAlive' | 'keepAliveInitialDelay' | 'noDelay' | 'socketPath' | 'proxy'> & {
   host?: string
-  /** Connect to this Unix domain socket instead of the origin's host and port. */
-  socketPath?: string
 }
 
 /** @internal one request on a dedicated connection, validated. */
@@ -145,6 +149,34 @@ function resolveOrigin (origin: string | URL, options: DedicatedConnectOptions):
 
 type NodeError = NodeJS.ErrnoException & { address?: string, port?: number }
 
+/** Node's TLS options for the target (SNI and the verified name: `servername`, else the host; no SNI for IP literals). */
+function targetTls (t: Target, options: DedicatedConnectOptions, setup: { secureContext: tls.SecureContext, rejectUnauthorized: boolean }): tls.ConnectionOptions {
+  const tlsOptions: TlsOptions = options.tls ?? {}
+  const verifyHost = tlsOptions.servername ?? (t.socketPath ? t.hostHeader.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : t.hostname)
+  return {
+    secureContext: setup.secureContext,
+    rejectUnauthorized: setup.rejectUnauthorized,
+    ...(net.isIP(verifyHost) ? {} : { servername: verifyHost }),
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(verifyHost, cert),
+    // The dedicated connection speaks HTTP/1.1 (101 and CONNECT tunnels are HTTP/1.1 only).
+    ALPNProtocols: ['http/1.1'],
+  }
+}
+
+/** Node's TLS options for an https: proxy. */
+function proxyTls (proxy: ProxyConfig): tls.ConnectionOptions {
+  const tlsOptions: TlsOptions = proxy.tls ?? {}
+  const setup = nodeSecureContextFor(tlsOptions)
+  const verifyHost = tlsOptions.servername ?? proxy.hostname
+  return {
+    secureContext: setup.secureContext,
+    rejectUnauthorized: setup.rejectUnauthorized,
+    ...(net.isIP(verifyHost) ? {} : { servername: verifyHost }),
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(verifyHost, cert),
+    ALPNProtocols: ['http/1.1'],
+  }
+}
+
 /** A socket error while connecting (TCP, TLS handshake) as node-hyper's classes. */
 function connectError (err: NodeError, where: string): HyperError {
   const code = err.code ?? 'ERR_CONNECT'
@@ -193,7 +225,8 @@ export class DedicatedExchange {
   #timer: NodeJS.Timeout | null = null
   #signal: AbortSignal | undefined
   #onAbort: (() => void) | null = null
-  #onSocketError: ((err: NodeError) => void) | null = null
+  /** Our 'error' listeners on the sockets of this exchange (removed at the hand-over). */
+  #listeners: [net.Socket, (err: NodeError) => void][] = []
 
   constructor (target: Target, options: DedicatedConnectOptions, request: DedicatedRequest) {
     this.promise = new Promise((resolve, reject) => {
@@ -223,19 +256,22 @@ export class DedicatedExchange {
   /** Fails the exchange with `err` (abort, destroy) unless it settled; the connection is destroyed. */
   fail (err: Error): void {
     if (this.#settled) return
+    // Every socket of this exchange: the target's, or the proxy's and the TLS one inside its tunnel.
+    const sockets = new Set(this.#listeners.map(([socket]) => socket))
+    if (this.#socket) sockets.add(this.#socket)
     this.#finish()
     this.#req?.destroy()
-    if (this.#socket) {
-      this.#socket.destroy()
-      this.#socket.on('error', noop)  // whatever was already on its way
+    for (const socket of sockets) {
+      socket.destroy()
+      socket.on('error', noop)  // whatever was already on its way
     }
     this.#reject(err)
   }
 
   #finish (): void {
     this.#settled = true
-    if (this.#onSocketError) this.#socket?.removeListener('error', this.#onSocketError)
-    this.#onSocketError = null
+    for (const [socket, listener] of this.#listeners) socket.removeListener('error', listener)
+    this.#listeners = []
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
     if (this.#onAbort) this.#signal?.removeEventListener('abort', this.#onAbort)
@@ -251,59 +287,110 @@ export class DedicatedExchange {
     let connectMs: number
     let headersMs: number
     let tlsSetup: { secureContext: tls.SecureContext, rejectUnauthorized: boolean } | undefined
+    let proxy: ProxyConfig | null
     try {
       connectMs = timeoutOption('connectTimeout', options.connectTimeout, 10_000)
       headersMs = timeoutOption('headersTimeout', request.headersTimeout ?? options.headersTimeout, 300_000)
       if (t.secure) tlsSetup = nodeSecureContextFor(options.tls ?? {})
+      proxy = t.socketPath ? null : resolveProxy(options.proxy, t)
     } catch (err) {
       this.fail(err as Error)
       return
     }
-    let address = ''
-    let family: 4 | 6 = 4
-    if (!t.socketPath) {
+    // Until the exchange starts, socket errors are connect errors; then the exchange's (Node's
+    // http client reports them too once it has the socket; the first report wins).
+    let phase: 'connect' | 'exchange' = 'connect'
+    let where = t.socketPath
+    const watch = (socket: net.Socket): void => {
+      this.#socket = socket
+      const listener = (err: NodeError): void => this.fail(phase === 'connect' ? connectError(err, where) : exchangeError(err))
+      socket.on('error', listener)
+      this.#listeners.push([socket, listener])
+    }
+    let socket: net.Socket
+    try {
+      // The first hop: the target, or the proxy.
+      let hop: net.NetConnectOpts
+      if (t.socketPath) {
+        hop = { path: t.socketPath }
+      } else {
+        const host = proxy ? proxy.hostname : t.hostname
+        const port = proxy ? proxy.port : t.port
+        const candidates = await lookupCandidates(host, options)
+        if (this.#settled) return
+        where = candidates.length > 1 ? `${host}:${port}` : endpoint(candidates[0]!.address, candidates[0]!.family, port)
+        if (proxy) where += ` (proxy ${proxy.origin})`
+        const autoSelect = options.autoSelectFamily !== false && candidates.length > 1
+        hop = {
+          host: candidates[0]!.address,
+          port,
+          // Node's own happy eyeballs over the addresses looked up already.
+          ...(autoSelect
+            ? {
+                host,
+                autoSelectFamily: true,
+                ...(options.autoSelectFamilyAttemptTimeout !== undefined ? { autoSelectFamilyAttemptTimeout: Math.max(10, options.autoSelectFamilyAttemptTimeout) } : {}),
+                lookup: (_h: string, _o: unknown, cb: (...args: unknown[]) => void) => cb(null, candidates),
+              }
+            : {}),
+          ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
+          keepAlive: options.keepAlive ?? true,
+          keepAliveInitialDelay: options.keepAliveInitialDelay ?? 60_000,
+          noDelay: options.noDelay ?? true,
+        } as net.NetConnectOpts
+      }
+      this.#arm(connectMs, 'ERR_CONNECT_TIMEOUT', `connect timeout after ${connectMs} ms (${where})`)
+      if (proxy) {
+        socket = await this.#ready(proxy.secure ? tls.connect({ ...hop, ...proxyTls(proxy) } as tls.ConnectionOptions) : net.connect(hop), proxy.secure, watch)
+        if (this.#settled) return
+        socket = await this.#tunnel(socket, proxy, t, where)
+        if (this.#settled) return
+        if (tlsSetup) socket = await this.#ready(tls.connect({ socket, ...targetTls(t, options, tlsSetup) }), true, watch)
+      } else {
+        socket = await this.#ready(tlsSetup ? tls.connect({ ...hop, ...targetTls(t, options, tlsSetup) } as tls.ConnectionOptions) : net.connect(hop), !!tlsSetup, watch)
+      }
+    } catch (err) {
+      this.fail(err as Error)
+      return
+    }
+    if (this.#settled) return
+    phase = 'exchange'
+    if (options.noDelay ?? true) socket.setNoDelay(true)
+    this.#exchange(socket, request, headersMs, t)
+  }
+
+  /** Resolves once `socket` connected (and its TLS handshake completed when `secure`). */
+  #ready (socket: net.Socket, secure: boolean, watch: (s: net.Socket) => void): Promise<net.Socket> {
+    watch(socket)
+    return new Promise((resolve) => socket.once(secure ? 'secureConnect' : 'connect', () => resolve(socket)))
+  }
+
+  /** Opens a CONNECT tunnel to the target on a connection to the proxy. */
+  #tunnel (socket: net.Socket, proxy: ProxyConfig, t: Target, where: string): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const authority = authorityOf(t)
+      let req: http.ClientRequest
       try {
-        ({ address, family } = await lookupAddress(t.hostname, options))
+        req = http.request({ method: 'CONNECT', path: authority, headers: ['Host', authority, ...proxy.headers], createConnection: () => socket })
       } catch (err) {
-        this.fail(err as Error)
+        reject(err)
         return
       }
-      if (this.#settled) return
-    }
-    const where = t.socketPath || `${family === 6 ? `[${address}]` : address}:${t.port}`
-    const endpoint: net.NetConnectOpts = t.socketPath ? { path: t.socketPath } : { host: address, port: t.port, family }
-    let socket: net.Socket
-    let ready: string
-    if (tlsSetup) {
-      const tlsOptions: TlsOptions = options.tls ?? {}
-      // SNI and the verified name: `servername`, else the host (no SNI for IP literals).
-      const verifyHost = tlsOptions.servername ?? (t.socketPath ? t.hostHeader.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : t.hostname)
-      socket = tls.connect({
-        ...endpoint,
-        secureContext: tlsSetup.secureContext,
-        rejectUnauthorized: tlsSetup.rejectUnauthorized,
-        ...(net.isIP(verifyHost) ? {} : { servername: verifyHost }),
-        checkServerIdentity: (_host, cert) => tls.checkServerIdentity(verifyHost, cert),
-        // The dedicated connection speaks HTTP/1.1 (101 and CONNECT tunnels are HTTP/1.1 only).
-        ALPNProtocols: ['http/1.1'],
+      this.#req = req
+      req.on('error', (err: NodeError) => reject(connectError(err, where)))
+      req.on('connect', (res: http.IncomingMessage, s: net.Socket, head: Buffer) => {
+        this.#req = null
+        const status = res.statusCode ?? 0
+        if (status < 200 || status >= 300) {
+          const text = `${status} ${res.statusMessage ?? ''}`.trim()
+          reject(new ProxyError('ERR_PROXY_REJECTED', `the proxy refused the tunnel to ${authority}: ${text} (proxy ${proxy.origin})`, proxy.origin,
+            status, res.statusMessage ?? '', res.rawHeaders, { requestSent: false }))
+          return
+        }
+        if (head.length > 0) s.unshift(head)
+        resolve(s)
       })
-      ready = 'secureConnect'
-    } else {
-      socket = net.connect(endpoint)
-      ready = 'connect'
-    }
-    this.#socket = socket
-    // Until the hand-over, socket errors are ours (Node's http client reports them too once it
-    // has the socket; the first report wins).
-    let connected = false
-    this.#onSocketError = (err: NodeError): void => this.fail(connected ? exchangeError(err) : connectError(err, where))
-    socket.on('error', this.#onSocketError)
-    this.#arm(connectMs, 'ERR_CONNECT_TIMEOUT', `connect timeout after ${connectMs} ms (${where})`)
-    socket.once(ready, () => {
-      connected = true
-      if (this.#settled) return
-      socket.setNoDelay(true)
-      this.#exchange(socket, request, headersMs, t)
+      req.end()
     })
   }
 

@@ -6,7 +6,8 @@ import type { Socket } from 'node:net'
 import {
   ClientConn, ClientResponse, ResponseBody, Executor, HyperError, SocketError, ProtocolError,
   ConnectionClosedError, AbortError, TimeoutError, RequestBodyError, InvalidArgumentError, TlsError, hyperVersion,
-  Pool, Agent, upgrade, UpgradeError, HyperDispatcher,
+  Pool, Agent, upgrade, UpgradeError, HyperDispatcher, ProxyError, request,
+  type ProxyOption, type ProxyOptions, type EnvProxyOptions, type AgentRequestOptions, type UndiciConnectOptions, type LookupFunction, type PoolOptions, type HyperDispatcherOptions,
   type UpgradeOptions, type TunnelOptions, type UpgradedConnection,
   type ConnectOptions, type TlsOptions, type TlsConnectionInfo, type RequestOptions, type IncomingHeaders, type InformationalResponse,
 } from '../dist/esm/index.mjs'
@@ -80,6 +81,39 @@ describe('public types', () => {
     expectTypeOf<InvalidArgumentError>().toMatchTypeOf<TypeError>()
     expectTypeOf<InvalidArgumentError['field']>().toEqualTypeOf<string>()
     expectTypeOf(hyperVersion).toEqualTypeOf<string>()
+  })
+
+  it('proxies, happy eyeballs, socket options, Unix sockets', () => {
+    expectTypeOf<ConnectOptions['proxy']>().toEqualTypeOf<ProxyOption | undefined>()
+    expectTypeOf<'env'>().toMatchTypeOf<ProxyOption>()
+    expectTypeOf<string>().toMatchTypeOf<ProxyOption>()
+    expectTypeOf<URL>().toMatchTypeOf<ProxyOption>()
+    expectTypeOf<{ env: EnvProxyOptions }>().toMatchTypeOf<ProxyOption>()
+    expectTypeOf<{ uri: string, token: string, headers: Record<string, string>, tunnel: boolean, tls: TlsOptions }>().toMatchTypeOf<ProxyOptions>()
+    expectTypeOf<number>().not.toMatchTypeOf<ProxyOption>()
+    expectTypeOf<ConnectOptions['autoSelectFamily']>().toEqualTypeOf<boolean | undefined>()
+    expectTypeOf<ConnectOptions['autoSelectFamilyAttemptTimeout']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<ConnectOptions['localAddress']>().toEqualTypeOf<string | undefined>()
+    expectTypeOf<ConnectOptions['keepAlive']>().toEqualTypeOf<boolean | undefined>()
+    expectTypeOf<ConnectOptions['keepAliveInitialDelay']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<ConnectOptions['noDelay']>().toEqualTypeOf<boolean | undefined>()
+    expectTypeOf<ConnectOptions['socketPath']>().toEqualTypeOf<string | undefined>()
+    expectTypeOf<ConnectOptions['lookup']>().toEqualTypeOf<LookupFunction | undefined>()
+    expectTypeOf<PoolOptions['proxy']>().toEqualTypeOf<ProxyOption | undefined>()
+    expectTypeOf<PoolOptions['socketPath']>().toEqualTypeOf<string | undefined>()
+    expectTypeOf<HyperDispatcherOptions['proxy']>().toEqualTypeOf<ProxyOption | undefined>()
+    expectTypeOf<HyperDispatcherOptions['connect']>().toEqualTypeOf<UndiciConnectOptions | undefined>()
+    expectTypeOf<UndiciConnectOptions['socketPath']>().toEqualTypeOf<string | undefined>()
+    expectTypeOf<UndiciConnectOptions['timeout']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<AgentRequestOptions['socketPath']>().toEqualTypeOf<string | undefined>()
+    expectTypeOf<Agent['pool']>().parameters.toEqualTypeOf<[origin: string | URL, socketPath?: string]>()
+    expectTypeOf(request).parameter(1).toMatchTypeOf<{ socketPath?: string } | undefined>()
+    expectTypeOf<ProxyError>().toMatchTypeOf<HyperError>()
+    expectTypeOf<ProxyError['statusCode']>().toEqualTypeOf<number>()
+    expectTypeOf<ProxyError['rawHeaders']>().toEqualTypeOf<string[]>()
+    expectTypeOf<HyperError['errors']>().toEqualTypeOf<Error[] | undefined>()
+    // dns.lookup itself is a LookupFunction (as for Node's net.connect).
+    expectTypeOf<typeof import('node:dns').lookup>().toMatchTypeOf<LookupFunction>()
   })
 
   it('the CommonJS typings are the same declarations', () => {

@@ -18,6 +18,7 @@ import { TOKEN, hasHeader, validatePath } from '../validate.js'
 import { flatHeaders, toBody } from './convert.js'
 import { DispatchExchange, LegacyController, ModernController, wrapHandler, type ActiveDispatch, type ControllerOwner, type DispatchController, type DispatchHandler } from './controller.js'
 import { dispatchUpgrade } from './upgrade.js'
+import { CONNECT_KEYS, applyConnect, type UndiciConnectOptions } from './connect.js'
 import { clientClosed, clientDestroyed, invalidArgument, toUndiciError, undiciOrThrow } from './undici.js'
 
 export type { DispatchController, DispatchHandler } from './controller.js'
@@ -27,12 +28,18 @@ export interface HyperDispatcherOptions extends AgentOptions {
   /** Use this Agent instead of creating one. `close()`/`destroy()` close it too. */
   agent?: Agent
   /**
-   * undici's `connect` TLS options, for drop-in use: `ca`, `cert`, `key`, `passphrase`,
-   * `servername`, `rejectUnauthorized`, `ALPNProtocols`, `ciphers`, `minVersion`, `maxVersion` map
-   * to {@link TlsOptions} (`ca` replaces the default roots, as with undici). `tls` wins when both are set.
+   * undici's `connect` options, for drop-in use. TLS: `ca`, `cert`, `key`, `passphrase`,
+   * `servername`, `rejectUnauthorized`, `ALPNProtocols`, `ciphers`, `minVersion`, `maxVersion`
+   * map to {@link TlsOptions} (`ca` replaces the default roots, as with undici; `tls` wins when
+   * both are set), `maxCachedSessions: 0` turns session reuse off. Socket: `timeout`,
+   * `socketPath`, `localAddress`, `lookup`, `family`, `keepAlive`, `keepAliveInitialDelay`,
+   * `noDelay`, `autoSelectFamily`, `autoSelectFamilyAttemptTimeout` map to the options of the same
+   * meaning (`timeout` → `connectTimeout`; explicit ones win). Any other key is an
+   * InvalidArgumentError. A connect *function* is accepted only from undici's `ProxyAgent`/
+   * `EnvHttpProxyAgent` factory (whose proxy node-hyper then honours itself); otherwise it is an
+   * InvalidArgumentError (node-hyper opens its sockets natively and cannot use a custom connector).
    */
-  connect?: Pick<TlsOptions, 'ca' | 'cert' | 'key' | 'passphrase' | 'servername' | 'rejectUnauthorized' |
-    'ALPNProtocols' | 'ciphers' | 'minVersion' | 'maxVersion'> & { timeout?: number }
+  connect?: UndiciConnectOptions
 }
 
 /** What undici passes to `dispatch()` (the fields node-hyper uses). */
@@ -80,15 +87,11 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
 
   constructor (options: HyperDispatcherOptions = {}) {
     super()
-    const { agent, connect, ...agentOptions } = options
-    if (connect !== undefined && connect !== null && typeof connect === 'object') {
-      const { timeout, ca, ...tls } = connect
-      if (agentOptions.tls === undefined) {
-        agentOptions.tls = { ...tls, ...(ca !== undefined ? { ca, defaultRoots: false } : {}) } as TlsOptions
-      }
-      if (timeout !== undefined && agentOptions.connectTimeout === undefined) agentOptions.connectTimeout = timeout
-    }
-    this.agent = agent ?? new Agent(agentOptions)
+    const { agent, ...rest } = options
+    const agentOptions: Record<string, unknown> = { ...rest }
+    for (const k of CONNECT_KEYS) delete agentOptions[k]
+    applyConnect(options as unknown as Record<string, unknown>, agentOptions)
+    this.agent = agent ?? new Agent(agentOptions as AgentOptions)
   }
 
   /** True once `close()` was called (new dispatches then fail with `ClientClosedError`). */

@@ -59,6 +59,8 @@ export function toUndiciError (err: unknown): Error {
     // A request body stream that failed: undici reports the stream's own error.
     case 'ERR_REQUEST_BODY': return err.cause instanceof Error ? err.cause : err
     case 'ERR_NOT_SUPPORTED': return withCause(new E.NotSupportedError(err.message), err)
+    // A tunnel the proxy refused: undici's ProxyAgent reports it this way (the status is on the cause).
+    case 'ERR_PROXY_REJECTED': return withCause(new E.RequestAbortedError(`Proxy response (${(err as { statusCode?: number }).statusCode}) !== 200 when HTTP Tunneling`), err)
     default:
       if (err instanceof HyperInvalidArgumentError) return withCause(new E.InvalidArgumentError(err.message), err)
       // errno errors (ECONNREFUSED, ECONNRESET, ENOTFOUND, ...) stay as they are: undici too

@@ -694,6 +694,7 @@ void Connection::Teardown(bool silent, const ErrorInfo* why) {
   if (closed()) return;
   bool clean = why == nullptr && !saved_errno_ && !peer_eof_ && state_ == State::kReady;
   state_ = State::kClosed;  // poisons the IO callbacks
+  if (connector_) connector_->Cancel();  // a connect race still running: close its attempts
   if (poll_hold_) uv_poll_stop(&poll_);
   interest_ = 0;
   // Order matters: the executor first (drops every task, and with them hyper's io and every

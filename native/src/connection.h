@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "common.h"
+#include "connector.h"
 #include "exchange.h"
 #include "protocol.h"
 #include "send_policy.h"
 #include "tls.h"
 #include "transport.h"
+#include "tunnel.h"
 
 namespace nodehyper {
 
@@ -35,6 +37,13 @@ class Connection {
     std::string servername;   // SNI
     std::string verify_host;  // name or IP the certificate must match
     std::string session_key;  // session cache key (servername:port)
+    SocketOptions socket;     // TCP: local address, TCP_NODELAY, keep-alive
+    // Forward proxy (lib/proxy.ts). The socket connects to the proxy; `proxy_tls` (an https:
+    // proxy) secures that leg; a non-empty `tunnel_head` (a CONNECT request) opens a tunnel to
+    // `tunnel_authority` before `tls` (the target's) and hyper start.
+    std::shared_ptr<TlsContext> proxy_tls;
+    std::string proxy_servername, proxy_verify_host, proxy_session_key;
+    std::string tunnel_head, tunnel_authority;
   };
   // kSecuring: the transport's own handshake (TLS) before hyper's.
   enum class State { kNew, kConnecting, kSecuring, kHandshaking, kReady, kClosed };
@@ -54,6 +63,9 @@ class Connection {
   // false with *err when the connect could not even start.
   bool StartTcp(int family, const std::string& address, int port, ErrorInfo* err);
   bool StartUnix(const std::string& path, ErrorInfo* err);
+  // Happy eyeballs: races connects to `candidates` (in order, one more every `attempt_delay_ms`
+  // or as soon as one fails; see connector.h). false with *err when every candidate failed at once.
+  bool StartTcpRace(std::vector<Connector::Candidate> candidates, int port, uint64_t attempt_delay_ms, ErrorInfo* err);
   void Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCell> upload);
   void WantRead(uint64_t id);
   // Upload intents. Write returns 1 (queued), 0 (queued, wait for a drain event), -1 (gone).
@@ -73,6 +85,10 @@ class Connection {
   void Shutdown();                     // environment teardown: no JS, close handles
 
   Transport::Security security() const { return security_; }
+  // What the connect race did (null when the connection connected to one address directly).
+  const Connector* connector() const { return connector_.get(); }
+  // The CONNECT tunnel layer (null without one): the proxy's answer.
+  const TunnelTransport* tunnel() const { return tunnel_; }
   bool http2() const { return policy_->http2(); }
   bool closed() const { return state_ == State::kClosed; }
   // Whether a new request can still be queued here (not closed, not being destroyed).
@@ -99,6 +115,10 @@ class Connection {
   ~Connection();
   // connect -> transport handshake -> hyper handshake
   bool StartPoll(ErrorInfo* err);
+  bool WatchSocket(ErrorInfo* err);
+  void StartTimer();
+  static void OnRaceDone(void* ctx, bool connected);
+  void BuildStack();
   void FinishConnect();
   void AdvanceSetup();
   void StartHandshake();
@@ -163,7 +183,9 @@ class Connection {
   int refs_ = 0;
 
   Socket sock_;
+  std::unique_ptr<Connector> connector_;            // happy eyeballs, while and after connecting
   std::vector<std::unique_ptr<Transport>> layers_;  // bottom (socket) first
+  TunnelTransport* tunnel_ = nullptr;               // in layers_, when there is a CONNECT tunnel
   Transport* transport_ = nullptr;                  // the top layer: what hyper reads and writes
   Transport::Security security_;
   std::unique_ptr<SendPolicy> policy_;

@@ -14,7 +14,7 @@ namespace nodehyper {
 
 bool Connection::StartTcp(int family, const std::string& address, int port, ErrorInfo* err) {
   const char* syscall = "connect";
-  int e = state_ == State::kNew ? sock_.ConnectTcp(family, address, port, &syscall) : EISCONN;
+  int e = state_ == State::kNew ? sock_.ConnectTcp(family, address, port, opts_.socket, &syscall) : EISCONN;
   if (e) {
     *err = ErrorInfo::Errno(e, syscall, "connect failed");
     return false;
@@ -32,7 +32,51 @@ bool Connection::StartUnix(const std::string& path, ErrorInfo* err) {
   return StartPoll(err);
 }
 
+bool Connection::StartTcpRace(std::vector<Connector::Candidate> candidates, int port, uint64_t attempt_delay_ms, ErrorInfo* err) {
+  if (state_ != State::kNew || connector_) {
+    *err = ErrorInfo::Errno(EISCONN, "connect", "connect failed");
+    return false;
+  }
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env_, &loop);
+  connector_ = std::make_unique<Connector>(driver_->addon(), loop, &Connection::OnRaceDone, this, std::move(candidates), port,
+                                           attempt_delay_ms, opts_.socket);
+  if (!connector_->Start()) {
+    *err = connector_->Summary();  // the reports stay readable (connectAttempts())
+    return false;
+  }
+  StartTimer();
+  return true;
+}
+
+// The race is over: the winner's socket becomes this connection's, or every attempt failed.
+void Connection::OnRaceDone(void* ctx, bool connected) {
+  RefPtr<Connection> self(static_cast<Connection*>(ctx));
+  if (self->closed()) return;
+  if (!connected) {
+    self->FailConnect(self->connector_->Summary());
+  } else {
+    self->sock_.Adopt(self->connector_->TakeWinner());
+    ErrorInfo err;
+    if (!self->WatchSocket(&err)) {
+      self->FailConnect(err);
+    } else {
+      self->FinishConnect();
+    }
+  }
+  self->driver_->ScheduleDelivery();
+}
+
 bool Connection::StartPoll(ErrorInfo* err) {
+  if (!WatchSocket(err)) return false;
+  StartTimer();
+  interest_ = UV_WRITABLE;
+  uv_poll_start(&poll_, UV_WRITABLE, OnPoll);
+  return true;
+}
+
+// The connection's poll handle on its socket (once connected, or connecting to one address).
+bool Connection::WatchSocket(ErrorInfo* err) {
   uv_loop_t* loop;
   napi_get_uv_event_loop(env_, &loop);
   int r = uv_poll_init_socket(loop, &poll_, sock_.fd());
@@ -43,18 +87,24 @@ bool Connection::StartPoll(ErrorInfo* err) {
   }
   poll_.data = this;
   poll_hold_ = RefPtr<Connection>(this);  // released in OnPollClosed
+  driver_->addon()->HandleOpened(1);
+  if (!busy_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));  // UpdateBusy's rule
+  return true;
+}
+
+// The deadline timer, and the connecting state.
+void Connection::StartTimer() {
+  uv_loop_t* loop;
+  napi_get_uv_event_loop(env_, &loop);
   uv_timer_init(loop, &timer_);
   timer_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));  // timeouts never keep the process alive
   timer_hold_ = RefPtr<Connection>(this);  // released in OnTimerClosed
-  driver_->addon()->HandleOpened(2);
+  driver_->addon()->HandleOpened(1);
   if (opts_.connect_timeout) connect_deadline_ = Now() + opts_.connect_timeout;
   state_ = State::kConnecting;
-  interest_ = UV_WRITABLE;
-  uv_poll_start(&poll_, UV_WRITABLE, OnPoll);
   UpdateBusy();
   ArmTimer();
-  return true;
 }
 
 // The connect (TCP, the transport's handshake, hyper's handshake, or the connect timeout)
@@ -72,20 +122,40 @@ void Connection::FinishConnect() {
   uv_poll_stop(&poll_);
   interest_ = 0;
   state_ = State::kSecuring;
-  // The transport stack: the socket, then TLS when configured.
+  BuildStack();
+  if (const ErrorInfo* f = transport_->failure()) {
+    FailConnect(*f);
+    return;
+  }
+  AdvanceSetup();
+}
+
+// The transport stack, bottom first: the socket; TLS to the proxy (an https: proxy); the CONNECT
+// tunnel; TLS to the target. A layer that could not be set up leaves its failure() on top.
+void Connection::BuildStack() {
   layers_.push_back(std::make_unique<PlainTransport>(sock_));
+  transport_ = layers_.back().get();
+  if (opts_.proxy_tls) {
+    auto tls = std::make_unique<TlsTransport>(opts_.proxy_tls, *layers_.back());
+    bool ok = tls->Init(opts_.proxy_servername, opts_.proxy_verify_host, opts_.proxy_session_key);
+    layers_.push_back(std::move(tls));
+    transport_ = layers_.back().get();
+    if (!ok) return;
+  }
+  if (!opts_.tunnel_head.empty()) {
+    auto tunnel = std::make_unique<TunnelTransport>(*layers_.back(), opts_.tunnel_head, opts_.tunnel_authority);
+    tunnel_ = tunnel.get();
+    layers_.push_back(std::move(tunnel));
+    transport_ = layers_.back().get();
+  }
   if (opts_.tls) {
     auto tls = std::make_unique<TlsTransport>(opts_.tls, *layers_.back());
+    if (opts_.proxy_tls) tls->UsePrivateBuffers();  // the proxy's TLS below uses the shared ones
     bool ok = tls->Init(opts_.servername, opts_.verify_host, opts_.session_key);
     layers_.push_back(std::move(tls));
     transport_ = layers_.back().get();
-    if (!ok) {
-      FailConnect(*transport_->failure());
-      return;
-    }
+    if (!ok) return;
   }
-  transport_ = layers_.back().get();
-  AdvanceSetup();
 }
 
 // The transport's own handshake (TLS) runs before hyper's: its ALPN outcome decides which
@@ -204,7 +274,10 @@ void Connection::OnTimer(uv_timer_t* h) {
 // Before failing a connect on time, look at what the socket did meanwhile: a blocked event
 // loop can run this timer before the poll callback that completes the connect (undici #3410).
 void Connection::OnConnectDeadline() {
-  if (state_ == State::kConnecting && sock_.WritableNow()) FinishConnect();
+  if (state_ == State::kConnecting) {
+    if (connector_) connector_->CheckNow();  // may finish the race (and so FinishConnect)
+    else if (sock_.WritableNow()) FinishConnect();
+  }
   if (state_ == State::kSecuring) {
     transport_->NoteReadable();
     AdvanceSetup();
@@ -214,6 +287,7 @@ void Connection::OnConnectDeadline() {
     Drive();
   }
   if (closed() || !connecting()) return;
+  if (connector_) connector_->Cancel(true);  // attempts still in flight are reported as timed out
   FailConnect(ErrorInfo::Local("ERR_CONNECT_TIMEOUT", "connect timed out after " + std::to_string(opts_.connect_timeout) + " ms"));
 }
 

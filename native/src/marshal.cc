@@ -131,6 +131,40 @@ napi_value EventPayloadToJs(napi_env env, Event& ev) {
   return v;
 }
 
+napi_value AttemptsToJs(napi_env env, const Connector& c) {
+  const auto& reports = c.reports();
+  napi_value list;
+  napi_create_array_with_length(env, reports.size(), &list);
+  for (size_t i = 0; i < reports.size(); i++) {
+    const Connector::Report& r = reports[i];
+    napi_value arr;
+    napi_create_array_with_length(env, protocol::kAttemptSize, &arr);
+    Set(env, arr, protocol::kAttemptAddress, Latin1(env, r.where.address));
+    Set(env, arr, protocol::kAttemptFamily, Int(env, r.where.family));
+    uint32_t outcome = protocol::kOutcomeNotTried;
+    switch (r.outcome) {
+      case Connector::Outcome::kNotTried: outcome = protocol::kOutcomeNotTried; break;
+      case Connector::Outcome::kPending: outcome = protocol::kOutcomePending; break;
+      case Connector::Outcome::kConnected: outcome = protocol::kOutcomeConnected; break;
+      case Connector::Outcome::kFailed: outcome = protocol::kOutcomeFailed; break;
+      case Connector::Outcome::kAbandoned: outcome = protocol::kOutcomeAbandoned; break;
+    }
+    Set(env, arr, protocol::kAttemptOutcome, Int(env, outcome));
+    if (r.outcome == Connector::Outcome::kFailed) Set(env, arr, protocol::kAttemptError, ErrorToJs(env, r.error));
+    Set(env, list, static_cast<uint32_t>(i), arr);
+  }
+  return list;
+}
+
+napi_value TunnelReplyToJs(napi_env env, const TunnelTransport::Reply& r) {
+  napi_value arr;
+  napi_create_array_with_length(env, protocol::kTunnelSize, &arr);
+  Set(env, arr, protocol::kTunnelStatus, Int(env, r.status));
+  Set(env, arr, protocol::kTunnelReason, Latin1(env, r.reason));
+  Set(env, arr, protocol::kTunnelRawHeaders, Latin1(env, r.raw_headers));
+  return arr;
+}
+
 napi_value ProtocolTable(napi_env env) {
   napi_value root, table;
   napi_create_object(env, &root);
@@ -147,6 +181,15 @@ napi_value ProtocolTable(napi_env env) {
   napi_create_object(env, &table);
   NODE_HYPER_TLS(X)
   napi_set_named_property(env, root, "Tls", table);
+  napi_create_object(env, &table);
+  NODE_HYPER_ATTEMPT(X)
+  napi_set_named_property(env, root, "Attempt", table);
+  napi_create_object(env, &table);
+  NODE_HYPER_ATTEMPT_OUTCOME(X)
+  napi_set_named_property(env, root, "AttemptOutcome", table);
+  napi_create_object(env, &table);
+  NODE_HYPER_TUNNEL(X)
+  napi_set_named_property(env, root, "Tunnel", table);
 #undef X
   return root;
 }

@@ -3,8 +3,10 @@
 #pragma once
 
 #include "common.h"
+#include "connector.h"
 #include "exchange.h"
 #include "transport.h"
+#include "tunnel.h"
 
 namespace nodehyper {
 
@@ -16,6 +18,9 @@ napi_value InformationalToJs(napi_env env, const ResponseHead& h);
 napi_value ChunksToJs(napi_env env, ChunkList& chunks);       // one Buffer; empties the list
 napi_value SecurityToJs(napi_env env, const Transport::Security& s, bool http2);
 napi_value EventPayloadToJs(napi_env env, Event& ev);
+// The connect race's attempts (a list of Attempt tuples) and a proxy's answer to CONNECT.
+napi_value AttemptsToJs(napi_env env, const Connector& c);
+napi_value TunnelReplyToJs(napi_env env, const TunnelTransport::Reply& r);
 // The protocol tables as JS objects (binding.protocol()), for the contract test.
 napi_value ProtocolTable(napi_env env);
 

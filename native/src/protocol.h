@@ -55,6 +55,29 @@
   X(Http2, 5)                                                           \
   X(Size, 6)
 
+// One connect attempt of a happy-eyeballs race (Connection.connectAttempts(): a list of these).
+#define NODE_HYPER_ATTEMPT(X)                                                     \
+  X(Address, 0)                                                                   \
+  X(Family, 1)   /* 4 or 6 */                                                     \
+  X(Outcome, 2)  /* an AttemptOutcome */                                          \
+  X(Error, 3)    /* Err tuple when the attempt failed, else undefined */          \
+  X(Size, 4)
+
+// What became of an attempt.
+#define NODE_HYPER_ATTEMPT_OUTCOME(X)                                             \
+  X(NotTried, 0)   /* the race ended before its turn */                           \
+  X(Pending, 1)    /* still connecting when the connect timed out */              \
+  X(Connected, 2)  /* the winner */                                               \
+  X(Failed, 3)                                                                    \
+  X(Abandoned, 4)  /* closed: another attempt won, or the connect was given up */
+
+// A forward proxy's answer to CONNECT (Connection.tunnelReply(), after ERR_PROXY_REJECTED).
+#define NODE_HYPER_TUNNEL(X)                                                      \
+  X(Status, 0)                                                                    \
+  X(Reason, 1)      /* latin1 */                                                  \
+  X(RawHeaders, 2)  /* NUL-joined, as the Head tuple's */                         \
+  X(Size, 3)
+
 namespace nodehyper {
 namespace protocol {
 
@@ -76,6 +99,22 @@ enum Err : uint32_t {
 enum Tls : uint32_t {
 #define X(name, value) kTls##name = value,
   NODE_HYPER_TLS(X)
+#undef X
+};
+
+enum Attempt : uint32_t {
+#define X(name, value) kAttempt##name = value,
+  NODE_HYPER_ATTEMPT(X)
+#undef X
+};
+enum AttemptOutcome : uint32_t {
+#define X(name, value) kOutcome##name = value,
+  NODE_HYPER_ATTEMPT_OUTCOME(X)
+#undef X
+};
+enum Tunnel : uint32_t {
+#define X(name, value) kTunnel##name = value,
+  NODE_HYPER_TUNNEL(X)
 #undef X
 };
 

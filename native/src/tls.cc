@@ -253,7 +253,14 @@ SSL_SESSION* TlsContext::FindSession(const std::string& key) const {
 
 // ---------------------------------------------------------------- TlsTransport
 
-TlsTransport::TlsTransport(std::shared_ptr<TlsContext> ctx, Transport& inner) : ctx_(std::move(ctx)), inner_(inner) {}
+TlsTransport::TlsTransport(std::shared_ptr<TlsContext> ctx, Transport& inner)
+    : ctx_(std::move(ctx)), inner_(inner), in_buf_(tl_in), out_buf_(tl_out) {}
+
+void TlsTransport::UsePrivateBuffers() {
+  own_buf_.reset(new uint8_t[2 * kChunk]);
+  in_buf_ = own_buf_.get();
+  out_buf_ = own_buf_.get() + kChunk;
+}
 
 TlsTransport::~TlsTransport() {
   if (ssl_) SSL_set_app_data(ssl_.get(), nullptr);
@@ -341,8 +348,8 @@ void TlsTransport::Fail(int ssl_error, int sys_err) {
 }
 
 long TlsTransport::Fill(int* err) noexcept {
-  long n = inner_.Read(tl_in, kChunk, err);
-  if (n > 0) BIO_write(rbio_, tl_in, static_cast<int>(n));
+  long n = inner_.Read(in_buf_, kChunk, err);
+  if (n > 0) BIO_write(rbio_, in_buf_, static_cast<int>(n));
   return n;
 }
 
@@ -467,15 +474,15 @@ bool TlsTransport::Flush(int* err) noexcept {
     }
     size_t pending = wbio_ ? BIO_ctrl_pending(wbio_) : 0;
     if (pending == 0) return true;
-    int take = BIO_read(wbio_, tl_out, static_cast<int>(pending < kChunk ? pending : kChunk));
+    int take = BIO_read(wbio_, out_buf_, static_cast<int>(pending < kChunk ? pending : kChunk));
     if (take <= 0) return true;
-    long n = inner_.Write(tl_out, static_cast<size_t>(take), err);
+    long n = inner_.Write(out_buf_, static_cast<size_t>(take), err);
     if (n < 0) {
-      if (*err == EAGAIN) out_.assign(reinterpret_cast<const char*>(tl_out), static_cast<size_t>(take));
+      if (*err == EAGAIN) out_.assign(reinterpret_cast<const char*>(out_buf_), static_cast<size_t>(take));
       return false;
     }
     if (n < take) {
-      out_.assign(reinterpret_cast<const char*>(tl_out) + n, static_cast<size_t>(take - n));
+      out_.assign(reinterpret_cast<const char*>(out_buf_) + n, static_cast<size_t>(take - n));
       *err = EAGAIN;
       return false;
     }

@@ -72,6 +72,10 @@ class TlsTransport final : public Transport {
   // servername: SNI (skipped for IP literals); verify_host: the name (or IP) the certificate must
   // match; session_key: cache key for session reuse. false: see failure().
   bool Init(const std::string& servername, const std::string& verify_host, const std::string& session_key);
+  // Scratch buffers of its own instead of the thread's shared ones: needed when another TLS layer
+  // sits below this one (TLS to the target through an https: proxy), which uses the shared ones
+  // while this layer's ciphertext is still in them.
+  void UsePrivateBuffers();
 
   // The layer below first, then the TLS handshake; the certificate is judged when it completes.
   Step Handshake() noexcept override;
@@ -102,6 +106,9 @@ class TlsTransport final : public Transport {
   std::unique_ptr<SSL, SslCtxDeleter> ssl_;
   BIO* rbio_ = nullptr;  // owned by ssl_
   BIO* wbio_ = nullptr;  // owned by ssl_
+  uint8_t* in_buf_;      // scratch for ciphertext read from below (the thread's shared buffer by default)
+  uint8_t* out_buf_;     // scratch for ciphertext written below
+  std::unique_ptr<uint8_t[]> own_buf_;  // UsePrivateBuffers()
   std::string out_;      // ciphertext taken from wbio_ that the layer below did not accept yet
   size_t out_off_ = 0;
   std::string session_key_;

@@ -56,26 +56,59 @@ int Socket::Open(int family, const char** syscall) {
   return 0;
 }
 
-int Socket::ConnectTcp(int family, const std::string& address, int port, const char** syscall) {
-  sockaddr_storage ss;
-  std::memset(&ss, 0, sizeof ss);
-  socklen_t len;
-  int r;
+namespace {
+// Parses `address` (an IP literal of `family`, 4 or 6) into `ss`; false when it is not one.
+bool ToSockaddr(int family, const std::string& address, int port, sockaddr_storage* ss, socklen_t* len) {
+  std::memset(ss, 0, sizeof *ss);
   if (family == 6) {
-    r = uv_ip6_addr(address.c_str(), port, reinterpret_cast<sockaddr_in6*>(&ss));
-    len = sizeof(sockaddr_in6);
-  } else {
-    r = uv_ip4_addr(address.c_str(), port, reinterpret_cast<sockaddr_in*>(&ss));
-    len = sizeof(sockaddr_in);
+    *len = sizeof(sockaddr_in6);
+    return uv_ip6_addr(address.c_str(), port, reinterpret_cast<sockaddr_in6*>(ss)) == 0;
   }
-  if (r != 0) {
+  *len = sizeof(sockaddr_in);
+  return uv_ip4_addr(address.c_str(), port, reinterpret_cast<sockaddr_in*>(ss)) == 0;
+}
+
+void SetKeepAlive(uv_os_sock_t fd, bool on, unsigned delay_s) {
+  int v = on ? 1 : 0;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, reinterpret_cast<const char*>(&v), sizeof v);
+  if (!on || delay_s == 0) return;
+  int d = static_cast<int>(delay_s);
+#if defined(TCP_KEEPIDLE)
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, reinterpret_cast<const char*>(&d), sizeof d);
+#elif defined(TCP_KEEPALIVE)
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPALIVE, reinterpret_cast<const char*>(&d), sizeof d);  // macOS
+#else
+  (void)d;
+#endif
+}
+}  // namespace
+
+int Socket::ConnectTcp(int family, const std::string& address, int port, const SocketOptions& opts, const char** syscall) {
+  sockaddr_storage ss;
+  socklen_t len;
+  if (!ToSockaddr(family, address, port, &ss, &len)) {
     *syscall = "inet_pton";
     return EINVAL;
   }
+  sockaddr_storage local;
+  socklen_t local_len = 0;
+  if (!opts.local_address.empty() && !ToSockaddr(family, opts.local_address, 0, &local, &local_len)) {
+    // The JS layer matches the lookup to the local address's family: this is a mismatch.
+    *syscall = "bind";
+    return EAFNOSUPPORT;
+  }
   if (int e = Open(family == 6 ? AF_INET6 : AF_INET, syscall)) return e;
-  int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&one), sizeof one);
-  setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, reinterpret_cast<const char*>(&one), sizeof one);
+  if (local_len) {
+    *syscall = "bind";
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+      int e = LastSocketError();
+      Close();
+      return e;
+    }
+  }
+  int nodelay = opts.no_delay ? 1 : 0;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&nodelay), sizeof nodelay);
+  SetKeepAlive(fd_, opts.keep_alive, opts.keep_alive_delay_s);
   *syscall = "connect";
   if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     int e = LastSocketError();

@@ -8,6 +8,14 @@
 
 namespace nodehyper {
 
+// How a TCP socket is set up before its connect (the connect options of ClientConn).
+struct SocketOptions {
+  std::string local_address;        // bind to this IP before connecting ("" = the system's choice)
+  bool no_delay = true;             // TCP_NODELAY
+  bool keep_alive = true;           // SO_KEEPALIVE
+  unsigned keep_alive_delay_s = 60; // TCP_KEEPIDLE (0 = the system default); Node's undici sockets use 60 s
+};
+
 class Socket {
  public:
   Socket() = default;
@@ -17,7 +25,7 @@ class Socket {
 
   // Start a non-blocking connect. Returns 0 (connected or in progress) or a positive errno,
   // with *syscall naming the failing call.
-  int ConnectTcp(int family, const std::string& address, int port, const char** syscall);
+  int ConnectTcp(int family, const std::string& address, int port, const SocketOptions& opts, const char** syscall);
   int ConnectUnix(const std::string& path, const char** syscall);
   // The socket's pending error (SO_ERROR): after a connect, 0 when connected; after poll
   // reported an error, the reason (ECONNRESET, ...).
@@ -36,6 +44,16 @@ class Socket {
   uv_os_sock_t fd() const { return fd_; }
   bool valid() const;
   void Close() noexcept;
+  // Hands the descriptor over (this Socket no longer owns it) / takes one over (closing any held).
+  uv_os_sock_t Release() noexcept {
+    uv_os_sock_t fd = fd_;
+    fd_ = kInvalid;
+    return fd;
+  }
+  void Adopt(uv_os_sock_t fd) noexcept {
+    Close();
+    fd_ = fd;
+  }
 
  private:
   int Open(int family, const char** syscall);

@@ -134,6 +134,9 @@ Napi::Function ConnectionWrap::Define(Napi::Env env) {
                      {
                          InstanceMethod<&ConnectionWrap::ConnectTcp>("connectTcp"),
                          InstanceMethod<&ConnectionWrap::ConnectUnix>("connectUnix"),
+                         InstanceMethod<&ConnectionWrap::ConnectTcpRace>("connectTcpRace"),
+                         InstanceMethod<&ConnectionWrap::ConnectAttempts>("connectAttempts"),
+                         InstanceMethod<&ConnectionWrap::TunnelReply>("tunnelReply"),
                          InstanceMethod<&ConnectionWrap::Request>("request"),
                          InstanceMethod<&ConnectionWrap::Read>("read"),
                          InstanceMethod<&ConnectionWrap::Write>("write"),
@@ -174,21 +177,48 @@ ConnectionWrap::ConnectionWrap(const Napi::CallbackInfo& info) : Napi::ObjectWra
   opts.allow_multiline_headers = GetBool(o, "allowMultilineHeaders", false);
   Napi::Value ct = o.Get("connectTimeout");
   if (ct.IsNumber() && ct.As<Napi::Number>().DoubleValue() > 0) opts.connect_timeout = static_cast<uint64_t>(ct.As<Napi::Number>().DoubleValue());
-  Napi::Value tls = o.Get("tls");
-  if (tls.IsObject()) {
-    Napi::Object t = tls.As<Napi::Object>();
+  // { context: SecureContext, servername, verifyHost, sessionKey } -> false after throwing
+  auto tls_of = [&](Napi::Value v, std::shared_ptr<TlsContext>* ctx, std::string* servername, std::string* verify_host,
+                    std::string* session_key) {
+    Napi::Object t = v.As<Napi::Object>();
     Napi::Value sc = t.Get("context");
     bool is_ctx = false;
     if (sc.IsObject()) napi_check_object_type_tag(env, sc, &kSecureContextTag, &is_ctx);
     SecureContextWrap* scw = is_ctx ? SecureContextWrap::Unwrap(sc.As<Napi::Object>()) : nullptr;
     if (!scw || !scw->context()) {
       ThrowType(env, "Connection: tls.context must be a native SecureContext");
+      return false;
+    }
+    *ctx = scw->context();
+    GetUtf8(t, "servername", servername);
+    GetUtf8(t, "verifyHost", verify_host);
+    GetUtf8(t, "sessionKey", session_key);
+    return true;
+  };
+  Napi::Value tls = o.Get("tls");
+  if (tls.IsObject() && !tls_of(tls, &opts.tls, &opts.servername, &opts.verify_host, &opts.session_key)) return;
+  // socket: { localAddress, noDelay, keepAlive, keepAliveDelay (s) }
+  Napi::Value sock = o.Get("socket");
+  if (sock.IsObject()) {
+    Napi::Object so = sock.As<Napi::Object>();
+    GetUtf8(so, "localAddress", &opts.socket.local_address);
+    opts.socket.no_delay = GetBool(so, "noDelay", true);
+    opts.socket.keep_alive = GetBool(so, "keepAlive", true);
+    Napi::Value kd = so.Get("keepAliveDelay");
+    if (kd.IsNumber()) opts.socket.keep_alive_delay_s = kd.As<Napi::Number>().Uint32Value();
+  }
+  // proxy: { tls?: {...as tls}, tunnelHead?: latin1 CONNECT head, tunnelAuthority?: host:port }
+  Napi::Value proxy = o.Get("proxy");
+  if (proxy.IsObject()) {
+    Napi::Object po = proxy.As<Napi::Object>();
+    Napi::Value ptls = po.Get("tls");
+    if (ptls.IsObject() && !tls_of(ptls, &opts.proxy_tls, &opts.proxy_servername, &opts.proxy_verify_host, &opts.proxy_session_key)) return;
+    Napi::Value head = po.Get("tunnelHead");
+    if (head.IsString() && !GetLatin1(env, head, &opts.tunnel_head)) {
+      ThrowType(env, "Connection: bad proxy.tunnelHead");
       return;
     }
-    opts.tls = scw->context();
-    GetUtf8(t, "servername", &opts.servername);
-    GetUtf8(t, "verifyHost", &opts.verify_host);
-    GetUtf8(t, "sessionKey", &opts.session_key);
+    GetUtf8(po, "tunnelAuthority", &opts.tunnel_authority);
   }
   conn_ = RefPtr<Connection>(new Connection(ew->driver(), env, info[1], opts, this));
 }
@@ -216,6 +246,43 @@ Napi::Value ConnectionWrap::ConnectUnix(const Napi::CallbackInfo& info) {
   ErrorInfo err;
   if (!conn_->StartUnix(path, &err)) return ErrorResult(env, err);
   return env.Undefined();
+}
+
+// connectTcpRace([family, address, family, address, ...], port, attemptDelayMs)
+Napi::Value ConnectionWrap::ConnectTcpRace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsNumber() || !info[2].IsNumber())
+    return ThrowType(env, "connectTcpRace(candidates, port, attemptDelayMs)");
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<Connector::Candidate> candidates;
+  for (uint32_t i = 0; i + 1 < list.Length(); i += 2) {
+    Napi::Value f = list.Get(i);
+    Napi::Value a = list.Get(i + 1);
+    if (!f.IsNumber() || !a.IsString()) return ThrowType(env, "connectTcpRace: candidates are [family, address, ...]");
+    candidates.push_back({f.As<Napi::Number>().Int32Value(), a.As<Napi::String>().Utf8Value()});
+  }
+  if (candidates.empty()) return ThrowType(env, "connectTcpRace: no candidates");
+  int port = info[1].As<Napi::Number>().Int32Value();
+  double delay = info[2].As<Napi::Number>().DoubleValue();
+  ErrorInfo err;
+  if (!conn_->StartTcpRace(std::move(candidates), port, delay > 0 ? static_cast<uint64_t>(delay) : 0, &err)) return ErrorResult(env, err);
+  return env.Undefined();
+}
+
+// The connect race's attempts (protocol::Attempt tuples), or undefined without a race.
+Napi::Value ConnectionWrap::ConnectAttempts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Connector* c = conn_->connector();
+  if (!c) return env.Undefined();
+  return Napi::Value(env, AttemptsToJs(env, *c));
+}
+
+// The proxy's answer to CONNECT (protocol::Tunnel), or undefined before it (or without a tunnel).
+Napi::Value ConnectionWrap::TunnelReply(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const TunnelTransport* t = conn_->tunnel();
+  if (!t || t->reply().status == 0) return env.Undefined();
+  return Napi::Value(env, TunnelReplyToJs(env, t->reply()));
 }
 
 namespace {

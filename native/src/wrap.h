@@ -42,6 +42,9 @@ class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
  private:
   Napi::Value ConnectTcp(const Napi::CallbackInfo& info);
   Napi::Value ConnectUnix(const Napi::CallbackInfo& info);
+  Napi::Value ConnectTcpRace(const Napi::CallbackInfo& info);
+  Napi::Value ConnectAttempts(const Napi::CallbackInfo& info);
+  Napi::Value TunnelReply(const Napi::CallbackInfo& info);
   Napi::Value Request(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);

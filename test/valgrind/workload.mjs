@@ -135,3 +135,79 @@ import { execFileSync } from 'node:child_process'
   fs.rmSync(dir, { recursive: true, force: true })
   console.log('tls done')
 }
+
+// Happy eyeballs (the native connect race) and forward proxies (the CONNECT tunnel layer, TLS to
+// the proxy with TLS to the target inside it).
+import { Worker } from 'node:worker_threads'
+{
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-hyper-vg-'))
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem',
+    '-subj', '/CN=localhost', '-days', '2', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { cwd: dir, stdio: 'ignore' })
+  const cert = fs.readFileSync(path.join(dir, 'c.pem'), 'latin1')
+  const key = fs.readFileSync(path.join(dir, 'k.pem'), 'latin1')
+  const tls = { ca: cert, defaultRoots: false }
+  const target = http.createServer((req, res) => res.end('plain'))
+  await new Promise((r) => target.listen(0, '127.0.0.1', r))
+  const tport = target.address().port
+  const secure = https.createServer({ cert, key }, (req, res) => { let n = 0; req.on('data', (c) => { n += c.length }); req.on('end', () => res.end('s'.repeat(n || 70000))) })
+  await new Promise((r) => secure.listen(0, '127.0.0.1', r))
+  const sport = secure.address().port
+  // the race: a refused address first, then the live one; every address refused
+  const lookup = (list) => (h, o, cb) => o.all ? cb(null, list) : cb(null, list[0].address, list[0].family)
+  const refusedFirst = [{ address: '127.0.0.2', family: 4 }, { address: '127.0.0.1', family: 4 }]
+  for (let i = 0; i < 4; i++) {
+    const c = await ClientConn.connect(`http://race.test:${tport}`, { lookup: lookup(refusedFirst) })
+    await (await c.request({})).body.text()
+    await c.close()
+  }
+  const s0 = net.createServer(); await new Promise((r) => s0.listen(0, '127.0.0.1', r)); const dead = s0.address().port; s0.close()
+  console.log(await ClientConn.connect(`http://race.test:${dead}`, { lookup: lookup(refusedFirst) }).catch((e) => `${e.code} ${e.errors.length}`))
+  // a black hole (a full, never-accepting listener) raced, timed out and aborted
+  const flag = new SharedArrayBuffer(4)
+  const w = new Worker(`const { workerData, parentPort } = require('node:worker_threads'); const s = require('node:net').createServer();
+    s.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => { parentPort.postMessage(s.address().port); Atomics.wait(new Int32Array(workerData), 0, 0); s.close() })`, { eval: true, workerData: flag })
+  const hport = await new Promise((r) => w.once('message', r))
+  const fillers = []
+  for (let i = 0; i < 16; i++) {
+    const f = net.connect(hport, '127.0.0.1'); f.on('error', () => {}); fillers.push(f)
+    if (!(await Promise.race([new Promise((r) => f.once('connect', () => r(true))), sleep(300).then(() => false)]))) break
+  }
+  const hole = [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.3', family: 4 }]
+  console.log(await ClientConn.connect(`http://hole.test:${hport}`, { lookup: lookup(hole), connectTimeout: 400 }).catch((e) => e.code))
+  const ac = new AbortController(); setTimeout(() => ac.abort(), 100)
+  console.log(await ClientConn.connect(`http://hole.test:${hport}`, { lookup: lookup(hole), signal: ac.signal, autoSelectFamilyAttemptTimeout: 10_000 }).catch((e) => e.code))
+  for (const f of fillers) f.destroy()
+  Atomics.store(new Int32Array(flag), 0, 1); Atomics.notify(new Int32Array(flag), 0); await w.terminate()
+  // a forward proxy (absolute form and CONNECT), plain and over TLS
+  const onConnect = (req, sock) => {
+    sock.on('error', () => {})
+    if (req.headers['proxy-authorization'] !== 'Bearer vg') { sock.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Bearer\r\nContent-Length: 0\r\n\r\n'); return }
+    const [h, p] = req.url.split(':')
+    const up = net.connect(Number(p), h === 'localhost' ? '127.0.0.1' : h, () => { sock.write('HTTP/1.1 200 OK\r\n\r\n'); up.pipe(sock); sock.pipe(up) })
+    up.on('error', () => sock.destroy()); sock.on('close', () => up.destroy())
+  }
+  const onRequest = (req, res) => { const u = new URL(req.url); http.get({ host: '127.0.0.1', port: u.port, path: u.pathname }, (r) => { res.writeHead(r.statusCode); r.pipe(res) }) }
+  const proxies = [http.createServer(onRequest), https.createServer({ cert, key }, onRequest)]
+  for (const p of proxies) { p.on('connect', onConnect); await new Promise((r) => p.listen(0, '127.0.0.1', r)) }
+  const [pp, tp] = proxies.map((p) => p.address().port)
+  for (const proxy of [{ uri: `http://127.0.0.1:${pp}`, token: 'Bearer vg' }, { uri: `https://127.0.0.1:${tp}`, token: 'Bearer vg', tls }]) {
+    for (let i = 0; i < 3; i++) {
+      const c = await ClientConn.connect(`https://localhost:${sport}`, { proxy, tls, http2: false })
+      const r = await c.request({ method: 'POST', body: Buffer.alloc(150000) })
+      await r.body.text()
+      if (i % 2) c.destroy(); else await c.close()
+    }
+    const h = await ClientConn.connect(`http://localhost:${tport}`, { proxy })
+    await (await h.request({ path: '/abs' })).body.text()
+    await h.close()
+    console.log(await ClientConn.connect(`https://localhost:${sport}`, { proxy: { ...proxy, token: 'Bearer no' }, tls }).catch((e) => `${e.code} ${e.statusCode}`))
+  }
+  const garbage = net.createServer((s) => { s.on('error', () => {}); s.once('data', () => s.end('garbage\r\n\r\n')) })
+  await new Promise((r) => garbage.listen(0, '127.0.0.1', r))
+  console.log(await ClientConn.connect(`https://localhost:${sport}`, { proxy: `http://127.0.0.1:${garbage.address().port}`, tls }).catch((e) => e.code))
+  garbage.close(); for (const p of proxies) { p.closeAllConnections(); p.close() }
+  target.closeAllConnections(); target.close(); secure.closeAllConnections(); secure.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+  gc()
+  console.log('netreach done')
+}
