@@ -31,7 +31,9 @@ export const enum Head {
   Ended = 5,
   KeepAlive = 6,
   Close = 7,
-  Size = 8,
+  SentAt = 8,
+  HeadAt = 9,
+  Size = 10,
   InformationalSize = 4,
 }
 
@@ -86,9 +88,26 @@ export const enum Tunnel {
   Size = 3,
 }
 
-/** A response head as the addon sends it (read it by {@link Head} slot). */
+/**
+ * How a connection was set up (`Connection.connectionInfo()`): step times in ms on the
+ * uv_hrtime clock (0 = not reached), and the socket's addresses (family 0: a Unix socket).
+ */
+export const enum ConnInfo {
+  StartedAt = 0,
+  ConnectedAt = 1,
+  SecuredAt = 2,
+  ReadyAt = 3,
+  Family = 4,
+  LocalAddress = 5,
+  LocalPort = 6,
+  RemoteAddress = 7,
+  RemotePort = 8,
+  Size = 9,
+}
+
+/** A response head as the addon sends it (read it by {@link Head} slot; times in ms on the uv_hrtime clock). */
 export type NativeHead = [status: number, version: number, reason: string, rawHeaders: string,
-  body: Buffer | null, ended: boolean, keepAliveMs: number, close: boolean]
+  body: Buffer | null, ended: boolean, keepAliveMs: number, close: boolean, sentAt: number, headAt: number]
 /** An informational (1xx) head. */
 export type NativeInformational = [status: number, version: number, reason: string, rawHeaders: string]
 /** An error as the addon reports it (read it by {@link Err} slot). */
@@ -100,6 +119,9 @@ export type NativeTlsInfo = [alpn: string, version: string, cipher: string, auth
 
 /** A connect attempt as the addon reports it (read it by {@link Attempt} slot). */
 export type NativeAttempt = [address: string, family: 4 | 6, outcome: AttemptOutcome, error: NativeErrorInfo | undefined]
+/** How a connection was set up (read it by {@link ConnInfo} slot). */
+export type NativeConnInfo = [startedAt: number, connectedAt: number, securedAt: number, readyAt: number,
+  family: 0 | 4 | 6, localAddress: string, localPort: number, remoteAddress: string, remotePort: number]
 /** A proxy's answer to CONNECT (read it by {@link Tunnel} slot). */
 export type NativeTunnelReply = [status: number, reason: string, rawHeaders: string]
 

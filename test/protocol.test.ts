@@ -15,7 +15,7 @@ describe('native <-> JS wire contract', () => {
     return Object.fromEntries(Object.entries(e).filter(([, v]) => typeof v === 'number')) as Record<string, number>
   }
 
-  for (const name of ['Event', 'Head', 'Err', 'Tls', 'Attempt', 'AttemptOutcome', 'Tunnel']) {
+  for (const name of ['Event', 'Head', 'Err', 'Tls', 'Attempt', 'AttemptOutcome', 'Tunnel', 'ConnInfo']) {
     it(`${name}: the same names and values on both sides`, () => {
       expect(protocol[name], `lib/protocol.ts exports ${name}`).toBeTypeOf('object')
       expect(table(protocol[name])).toEqual(native[name])
@@ -23,7 +23,7 @@ describe('native <-> JS wire contract', () => {
   }
 
   it('covers every table the addon has', () => {
-    expect(Object.keys(native).sort()).toEqual(['Attempt', 'AttemptOutcome', 'Err', 'Event', 'Head', 'Tls', 'Tunnel'])
+    expect(Object.keys(native).sort()).toEqual(['Attempt', 'AttemptOutcome', 'ConnInfo', 'Err', 'Event', 'Head', 'Tls', 'Tunnel'])
   })
 
   it('slot counts match what the addon sends', async () => {

@@ -299,6 +299,7 @@ void Connection::ArmBodyDeadline(Exchange* ex) {
 
 void Connection::Send(Exchange* ex) {
   ex->sent = true;
+  ex->sent_at = HrMs();
   ex->written_at_send = bytes_written_;
   Deadlines& d = ex->deadlines;
   if (d.headers_timeout) {
@@ -356,6 +357,7 @@ void Connection::HandleTask(hyper_task* raw) {
       if (type == HYPER_TASK_CLIENTCONN) {
         client_.reset(static_cast<hyper_clientconn*>(value));
         state_ = State::kReady;
+        setup_.ready_at = HrMs();
         Emit(protocol::kConnected);
       } else {
         ErrorInfo info = ErrorFromTask(err.get());
@@ -435,6 +437,8 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
     ex->upload->Open();
   }
   ex->head = CopyHead(resp);
+  ex->head->sent_at = ex->sent_at;
+  ex->head->head_at = HrMs();
   if (ex->head->reason.empty()) policy_->TakeRawReason(ex->head->status, &ex->head->reason);
   ex->body.reset(hyper_response_body(resp));
   ListForFlush(ex);

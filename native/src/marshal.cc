@@ -25,6 +25,12 @@ napi_value Int(napi_env env, int64_t n) {
   return v;
 }
 
+napi_value Double(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+
 napi_value Bool(napi_env env, bool b) {
   napi_value v;
   napi_get_boolean(env, b, &v);
@@ -91,6 +97,8 @@ napi_value HeadToJs(napi_env env, ResponseHead& h) {
   Set(env, arr, protocol::kHeadEnded, Bool(env, h.ended));
   Set(env, arr, protocol::kHeadKeepAlive, Int(env, h.keep_alive_ms));
   Set(env, arr, protocol::kHeadClose, Bool(env, h.close));
+  Set(env, arr, protocol::kHeadSentAt, Double(env, h.sent_at));
+  Set(env, arr, protocol::kHeadHeadAt, Double(env, h.head_at));
   return arr;
 }
 
@@ -165,6 +173,22 @@ napi_value TunnelReplyToJs(napi_env env, const TunnelTransport::Reply& r) {
   return arr;
 }
 
+napi_value ConnInfoToJs(napi_env env, const Connection::SetupInfo& s) {
+  napi_value arr;
+  napi_create_array_with_length(env, protocol::kConnSize, &arr);
+  Set(env, arr, protocol::kConnStartedAt, Double(env, s.started_at));
+  Set(env, arr, protocol::kConnConnectedAt, Double(env, s.connected_at));
+  Set(env, arr, protocol::kConnSecuredAt, Double(env, s.secured_at));
+  Set(env, arr, protocol::kConnReadyAt, Double(env, s.ready_at));
+  const SocketAddresses& a = s.addresses;
+  Set(env, arr, protocol::kConnFamily, Int(env, a.family));
+  Set(env, arr, protocol::kConnLocalAddress, Latin1(env, a.local_address));
+  Set(env, arr, protocol::kConnLocalPort, Int(env, a.local_port));
+  Set(env, arr, protocol::kConnRemoteAddress, Latin1(env, a.remote_address));
+  Set(env, arr, protocol::kConnRemotePort, Int(env, a.remote_port));
+  return arr;
+}
+
 napi_value ProtocolTable(napi_env env) {
   napi_value root, table;
   napi_create_object(env, &root);
@@ -190,6 +214,9 @@ napi_value ProtocolTable(napi_env env) {
   napi_create_object(env, &table);
   NODE_HYPER_TUNNEL(X)
   napi_set_named_property(env, root, "Tunnel", table);
+  napi_create_object(env, &table);
+  NODE_HYPER_CONN_INFO(X)
+  napi_set_named_property(env, root, "ConnInfo", table);
 #undef X
   return root;
 }

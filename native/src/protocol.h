@@ -29,7 +29,9 @@
   X(Ended, 5)       /* the body ended with the head (the exchange is over) */                   \
   X(KeepAlive, 6)   /* ms from `Keep-Alive: timeout=N`, -1 when absent */                        \
   X(Close, 7)       /* `Connection: close`: the connection will not be reused */                \
-  X(Size, 8)                                                                                    \
+  X(SentAt, 8)      /* ms, uv_hrtime clock: the request was handed to hyper to write */         \
+  X(HeadAt, 9)      /* ms, uv_hrtime clock: hyper parsed the response head */                   \
+  X(Size, 10)                                                                                   \
   X(InformationalSize, 4)  /* 1xx heads carry the first four slots only */
 
 // Error tuple (native ErrorInfo): every error the addon reports has this shape.
@@ -78,6 +80,20 @@
   X(RawHeaders, 2)  /* NUL-joined, as the Head tuple's */                         \
   X(Size, 3)
 
+// How a connection was set up (Connection.connectionInfo()). Times are ms on the uv_hrtime clock,
+// 0 when the step did not happen (yet).
+#define NODE_HYPER_CONN_INFO(X)                                                     \
+  X(StartedAt, 0)      /* the socket connect started */                             \
+  X(ConnectedAt, 1)    /* the socket connected */                                   \
+  X(SecuredAt, 2)      /* TLS (and a proxy's CONNECT tunnel) done; 0 without them */ \
+  X(ReadyAt, 3)        /* hyper's handshake done: the connection takes requests */  \
+  X(Family, 4)         /* 4 or 6; 0 for a Unix socket (no addresses) */             \
+  X(LocalAddress, 5)                                                                \
+  X(LocalPort, 6)                                                                   \
+  X(RemoteAddress, 7)  /* the peer: through a proxy, the proxy */                   \
+  X(RemotePort, 8)                                                                  \
+  X(Size, 9)
+
 namespace nodehyper {
 namespace protocol {
 
@@ -115,6 +131,12 @@ enum AttemptOutcome : uint32_t {
 enum Tunnel : uint32_t {
 #define X(name, value) kTunnel##name = value,
   NODE_HYPER_TUNNEL(X)
+#undef X
+};
+
+enum ConnInfo : uint32_t {
+#define X(name, value) kConn##name = value,
+  NODE_HYPER_CONN_INFO(X)
 #undef X
 };
 
