@@ -16,6 +16,8 @@ import { validateAuthority, validateHttp2, validateTimeout } from './validate.js
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
 import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction } from './connect.js'
 import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
+import { connectionInfo, connectionTimings, type ConnectionInfo, type ConnectionTimings } from './timings.js'
+import { ConnectTrace, connectTraced, requestTraced, traceEnd, traceHead, traceRequest, traceSend, type ConnectParams } from './diagnostics.js'
 
 export { ClientResponse } from './response.js'
 export type { RequestOptions, RequestBody, BodyChunk, InformationalResponse } from './exchange.js'
@@ -293,13 +295,26 @@ export class ClientConn implements ExchangeHolder {
   /** @internal the last response's `Keep-Alive: timeout` (ms, -1 when none): a pool's idle limit. */
   keepAliveHint = -1
   /** @internal false once a response said `Connection: close`. */
-  reusable = true;
+  reusable = true
+  // ---- observability (timings.ts, diagnostics.ts) ----
+  /** `http(s)://host[:port]`: what diagnostics report as a request's origin. */
+  #origin: string
+  #socketPath: string | undefined
+  /** performance.now() around the DNS lookup (0: none). */
+  #lookupStart = 0
+  #lookupEnd = 0
+  /** Exchanges handed to this connection so far (the first is not `reused`). */
+  #served = 0
+  #info: ConnectionInfo | undefined
+  #timings: ConnectionTimings | undefined;
   /** @internal */
   [kHooks]: ConnHooks = {}
 
   private constructor (executor: Executor, options: ConnectOptions, t: ResolvedTarget, connectTimeout: number, proxy: ProxyConfig | null) {
     this.#executor = executor
     this.#hostHeader = t.hostHeader
+    this.#origin = `${t.secure ? 'https' : 'http'}://${t.hostHeader}`
+    this.#socketPath = t.kind === 'unix' ? t.socketPath : undefined
     this.#http2 = options.http2 === true
     this.#secure = t.secure
     this.#proxy = proxy
@@ -354,17 +369,37 @@ export class ClientConn implements ExchangeHolder {
     const signal = options.signal
     if (signal?.aborted) throw new AbortError(signal.reason)
     const t = resolveTarget(target, options)
+    // diagnostics_channel (undici:client:beforeConnect/connected/connectError), when subscribed.
+    if (!connectTraced()) return ClientConn.#open(executor, connectTimeout, t, options)
+    const trace = new ConnectTrace(connectParams(t, options))
+    try {
+      const conn = await ClientConn.#open(executor, connectTimeout, t, options)
+      trace.connected(conn)
+      return conn
+    } catch (err) {
+      trace.failed(err)
+      throw err
+    }
+  }
+
+  static async #open (executor: Executor, connectTimeout: number, t: ResolvedTarget, options: ConnectOptions): Promise<ClientConn> {
+    const signal = options.signal
     const proxy = t.kind === 'tcp' ? resolveProxy(options.proxy, t) : null
     let candidates: Candidate[] = []
     let remaining = connectTimeout
+    let lookupStart = 0
+    let lookupEnd = 0
     if (t.kind === 'tcp') {
       // The connect timeout covers the lookup too (a custom lookup may never call back). Through
       // a proxy, the proxy's name is looked up (the proxy resolves the target's).
-      const started = performance.now()
+      const started = lookupStart = performance.now()
       candidates = await bounded(lookupCandidates(proxy ? proxy.hostname : t.hostname, options), signal, connectTimeout, () => connectTimeoutError(connectTimeout))
-      if (connectTimeout) remaining = Math.max(1, connectTimeout - Math.floor(performance.now() - started))
+      lookupEnd = performance.now()
+      if (connectTimeout) remaining = Math.max(1, connectTimeout - Math.floor(lookupEnd - started))
     }
     const conn = new ClientConn(executor, options, t, remaining, proxy)
+    conn.#lookupStart = lookupStart
+    conn.#lookupEnd = lookupEnd
     const connecting = conn.#start(t, proxy ? proxy.port : t.port, candidates, options)
     if (!signal) return connecting
     const onAbort = (): void => conn.#abortConnect(signal.reason)
@@ -461,6 +496,25 @@ export class ClientConn implements ExchangeHolder {
     return this.#http2 ? '2' : '1.1'
   }
 
+  /**
+   * What this connection is: peer and local address, protocol, TLS, proxy (read once it is
+   * connected: {@link ClientConn.connect} resolved).
+   */
+  get info (): ConnectionInfo {
+    if (this.#info) return this.#info
+    const info = connectionInfo(this.#native.connectionInfo(), this.protocol, this.#tls, this.#socketPath, this.#proxy?.origin)
+    if (this.#state !== 'connecting') this.#info = info
+    return info
+  }
+
+  /** When each step of opening this connection happened (`performance.now()` ms): DNS, connect, TLS, hyper's handshake. */
+  get timings (): ConnectionTimings {
+    if (this.#timings) return this.#timings
+    const timings = connectionTimings(this.#native.connectionInfo(), this.#lookupStart, this.#lookupEnd)
+    if (this.#state !== 'connecting') this.#timings = timings
+    return timings
+  }
+
   /** Requests queued or in flight. */
   get pending (): number {
     return this.#exchanges.size
@@ -487,6 +541,9 @@ export class ClientConn implements ExchangeHolder {
       if (signal.aborted) return Promise.reject(new AbortError(signal.reason))
       ex.listen(signal)
     }
+    // observability: its start, and its diagnostics message when someone subscribes
+    ex.startedAt = performance.now()
+    if (requestTraced()) traceRequest(ex, this.#origin)
     this[kDispatch](ex)
     return ex.takePromise()
   }
@@ -501,7 +558,8 @@ export class ClientConn implements ExchangeHolder {
     const body = ex.body
     const streamed = body !== undefined && !(body instanceof Uint8Array)
     const id = nextRequestId++
-    const refused = this.#native.request(id, this.#wireHead(ex, streamed), streamed ? true : body as Uint8Array | undefined,
+    const head = this.#wireHead(ex, streamed)
+    const refused = this.#native.request(id, head, streamed ? true : body as Uint8Array | undefined,
       ex.headersTimeout ?? this.#headersTimeout, ex.bodyTimeout ?? this.#bodyTimeout, ex.continueMs, ex.wantInformational)
     if (refused) {
       const err = refusalFromNative(refused) as Error
@@ -512,6 +570,10 @@ export class ClientConn implements ExchangeHolder {
     }
     ex.id = id
     ex.holder = this
+    // observability: the connection that carries it; diagnostics' sendHeaders
+    ex.conn = this
+    ex.reused = this.#served++ !== 0
+    if (ex.diag !== null) traceSend(ex, this, head)
     this.#exchanges.set(id, ex)
     if (streamed) {
       ex.uploadDone = false
@@ -648,10 +710,14 @@ export class ClientConn implements ExchangeHolder {
         if (head[Head.KeepAlive] >= 0) this.keepAliveHint = head[Head.KeepAlive]
         if (head[Head.Close]) this.reusable = false
         ex.responded = true
+        ex.sentAt = head[Head.SentAt]
+        ex.headAt = head[Head.HeadAt]
+        if (ex.diag !== null) traceHead(ex, head)
         if (head[Head.Ended]) {
           // Complete on arrival: the exchange is over before its face even sees it.
           this.#exchanges.delete(id)
           this.#over(ex)
+          if (ex.diag !== null) traceEnd(ex)
         }
         ex.onHead(head)
         return
@@ -664,6 +730,7 @@ export class ClientConn implements ExchangeHolder {
         if (!ex) return
         this.#exchanges.delete(id)
         this.#over(ex)
+        if (ex.diag !== null) traceEnd(ex)
         ex.onEnd()
         return
       }
@@ -757,6 +824,23 @@ export class ClientConn implements ExchangeHolder {
       Object.defineProperty(err, 'cause', { value: this.#destroyCause, configurable: true, writable: true })
     }
     return err
+  }
+}
+
+/** undici's `connectParams` for a connect to `t` (diagnostics). */
+function connectParams (t: ResolvedTarget, options: ConnectOptions): ConnectParams {
+  const defaultPort = t.secure ? 443 : 80
+  const port = t.port && t.port !== defaultPort ? String(t.port) : ''
+  const hostname = t.hostname || t.hostHeader.replace(/:\d+$/, '')
+  const hostPart = net.isIPv6(hostname) ? `[${hostname}]` : hostname
+  return {
+    host: port ? `${hostPart}:${port}` : hostPart,
+    hostname,
+    protocol: t.secure ? 'https:' : 'http:',
+    port,
+    version: undefined,
+    servername: t.secure ? (options.tls?.servername ?? hostname) : undefined,
+    localAddress: options.localAddress,
   }
 }
 

@@ -16,6 +16,7 @@ import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, is
 import { validateCount, validateTimeout } from './validate.js'
 import { DedicatedConnections, kDedicated, type TunnelOptions, type UpgradeOptions, type UpgradedConnection } from './upgrade.js'
 import { pinProxy } from './proxy.js'
+import { requestTraced, traceRequest } from './diagnostics.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -220,6 +221,9 @@ export class Pool implements ExchangeHolder, Scheduler {
 
   /** @internal Schedules a prepared exchange (the core entry both faces use). */
   [kDispatch] (ex: Exchange): void {
+    // observability: its start, and its diagnostics message when someone subscribes
+    ex.startedAt = performance.now()
+    if (requestTraced()) traceRequest(ex, this.origin)
     if (this.closed) {
       ex.fail(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
       return
