@@ -108,8 +108,8 @@ export interface ConnectOptions {
 export const kHooks = Symbol('hooks')
 /** @internal */
 export interface ConnHooks {
-  /** The connection closed. */
-  closed?: () => void
+  /** The connection closed (`err`: why; a clean close is an `ERR_CONNECTION_CLOSED`). */
+  closed?: (err: Error) => void
   /** The connection takes no new requests (HTTP/2 GOAWAY, its server closed it). */
   draining?: () => void
 }
@@ -795,7 +795,7 @@ export class ClientConn implements ExchangeHolder {
         this.#closedResolve?.()
         this.#closedResolve = null
         if (!this.#closed) this.#closed = Promise.resolve()
-        this[kHooks].closed?.()
+        this[kHooks].closed?.(err)
       }
     }
   }
