@@ -839,8 +839,8 @@ function connectParams (t: ResolvedTarget, options: ConnectOptions): ConnectPara
     protocol: t.secure ? 'https:' : 'http:',
     port,
     version: undefined,
-    servername: t.secure ? (options.tls?.servername ?? hostname) : undefined,
-    localAddress: options.localAddress,
+    servername: t.secure ? (options.tls?.servername ?? (net.isIP(hostname) ? '' : hostname)) : null,
+    localAddress: options.localAddress ?? null,
   }
 }
 

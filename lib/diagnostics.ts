@@ -253,8 +253,9 @@ export interface ConnectParams {
   port: string
   /** `'h1'` or `'h2'` once connected (undefined before, as undici). */
   version: 'h1' | 'h2' | undefined
-  servername: string | undefined
-  localAddress: string | undefined
+  /** The TLS name (SNI; '' for an IP address); null for cleartext. */
+  servername: string | null
+  localAddress: string | null
 }
 
 /** One connect, traced: `beforeConnect` now, then `connected` or `connectError`. */
