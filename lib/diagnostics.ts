@@ -109,7 +109,8 @@ export class DiagnosticsRequest {
    * refused with an InvalidArgumentError.
    */
   addHeader (name: string, value: string | number | readonly string[]): this {
-    const pairs = flattenHeaders([[name, value as string]])
+    const values: readonly unknown[] = Array.isArray(value) ? value : [value]
+    const pairs = flattenHeaders(values.map((v) => [name, v as string] as const))
     for (let i = 0; i < pairs.length; i += 2) {
       const lower = pairs[i]!.toLowerCase()
       if (RESERVED.has(lower)) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', `headers.${lower}`, `a diagnostics subscriber cannot add the ${lower} header`)
