@@ -184,7 +184,10 @@ function headText (wire: string, http2: boolean): string {
 /** The request was handed to a connection (`wire`: the head as the addon took it). */
 export function traceSend (ex: Exchange, conn: TimedConnection, wire: string): void {
   if (sendHeadersCh.hasSubscribers) {
-    sendHeadersCh.publish({ request: ex.diag, headers: headText(wire, conn.info.protocol === '2'), socket: socketOf(conn) })
+    // `headers` is built when read (OpenTelemetry, for one, reads only `socket`).
+    const http2 = conn.info.protocol === '2'
+    let text: string | undefined
+    sendHeadersCh.publish({ request: ex.diag, socket: socketOf(conn), get headers () { return (text ??= headText(wire, http2)) } })
   }
 }
 
@@ -193,9 +196,12 @@ export function traceHead (ex: Exchange, head: NativeHead): void {
   const request = ex.diag!
   request[kStatus] = head[Head.Status]
   if (headersCh.hasSubscribers) {
+    // `headers` (Buffers) is built when read.
+    const joined = head[Head.RawHeaders]
+    let raw: Buffer[] | undefined
     headersCh.publish({
       request,
-      response: { statusCode: head[Head.Status], headers: rawBuffers(head[Head.RawHeaders]), statusText: head[Head.Reason] },
+      response: { statusCode: head[Head.Status], statusText: head[Head.Reason], get headers () { return (raw ??= rawBuffers(joined)) } },
     })
   }
 }
