@@ -16,7 +16,7 @@ import { validateAuthority, validateHttp2, validateTimeout } from './validate.js
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
 import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction } from './connect.js'
 import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
-import { connectionInfo, connectionTimings, type ConnectionInfo, type ConnectionTimings } from './timings.js'
+import { connectionInfo, connectionTimings, kRecord, type ConnectionInfo, type ConnectionTimings, type TimedConnection } from './timings.js'
 import { ConnectTrace, connectTraced, requestTraced, traceEnd, traceHead, traceRequest, traceSend, type ConnectParams } from './diagnostics.js'
 
 export { ClientResponse } from './response.js'
@@ -305,8 +305,11 @@ export class ClientConn implements ExchangeHolder {
   #lookupEnd = 0
   /** Exchanges handed to this connection so far (the first is not `reused`). */
   #served = 0
-  #info: ConnectionInfo | undefined
-  #timings: ConnectionTimings | undefined;
+  /**
+   * Its info and setup times, taken once connected: what exchanges point at (`ex.conn`), so a
+   * response kept around does not keep the connection (and its native state) alive.
+   */
+  #record: TimedConnection | null = null;
   /** @internal */
   [kHooks]: ConnHooks = {}
 
@@ -374,7 +377,7 @@ export class ClientConn implements ExchangeHolder {
     const trace = new ConnectTrace(connectParams(t, options))
     try {
       const conn = await ClientConn.#open(executor, connectTimeout, t, options)
-      trace.connected(conn)
+      trace.connected(conn[kRecord]())
       return conn
     } catch (err) {
       trace.failed(err)
@@ -501,18 +504,30 @@ export class ClientConn implements ExchangeHolder {
    * connected: {@link ClientConn.connect} resolved).
    */
   get info (): ConnectionInfo {
-    if (this.#info) return this.#info
-    const info = connectionInfo(this.#native.connectionInfo(), this.protocol, this.#tls, this.#socketPath, this.#proxy?.origin)
-    if (this.#state !== 'connecting') this.#info = info
-    return info
+    return this.#record?.info ?? (this.#state === 'connecting' ? this.#snapshot().info : this.#recorded().info)
   }
 
   /** When each step of opening this connection happened (`performance.now()` ms): DNS, connect, TLS, hyper's handshake. */
   get timings (): ConnectionTimings {
-    if (this.#timings) return this.#timings
-    const timings = connectionTimings(this.#native.connectionInfo(), this.#lookupStart, this.#lookupEnd)
-    if (this.#state !== 'connecting') this.#timings = timings
-    return timings
+    return this.#record?.timings ?? (this.#state === 'connecting' ? this.#snapshot().timings : this.#recorded().timings)
+  }
+
+  /** @internal */
+  [kRecord] (): TimedConnection {
+    return this.#recorded()
+  }
+
+  /** The record, taken the first time it is wanted once connected (the setup is over then). */
+  #recorded (): TimedConnection {
+    return (this.#record ??= this.#snapshot())
+  }
+
+  #snapshot (): TimedConnection {
+    const n = this.#native.connectionInfo()
+    return {
+      info: connectionInfo(n, this.protocol, this.#tls, this.#socketPath, this.#proxy?.origin),
+      timings: connectionTimings(n, this.#lookupStart, this.#lookupEnd),
+    }
   }
 
   /** Requests queued or in flight. */
@@ -571,9 +586,9 @@ export class ClientConn implements ExchangeHolder {
     ex.id = id
     ex.holder = this
     // observability: the connection that carries it; diagnostics' sendHeaders
-    ex.conn = this
+    ex.conn = this.#record ?? this.#recorded()
     ex.reused = this.#served++ !== 0
-    if (ex.diag !== null) traceSend(ex, this, head)
+    if (ex.diag !== null) traceSend(ex, ex.conn, head)
     this.#exchanges.set(id, ex)
     if (streamed) {
       ex.uploadDone = false

@@ -122,7 +122,10 @@ export interface TimedExchange {
   conn: TimedConnection | null
 }
 
-/** What they read from its connection. */
+/** @internal A ClientConn's record (its TimedConnection), e.g. for diagnostics' `socket`. */
+export const kRecord = Symbol('record')
+
+/** What they read from its connection (a snapshot taken once connected, not the connection itself). */
 export interface TimedConnection {
   readonly info: ConnectionInfo
   readonly timings: ConnectionTimings

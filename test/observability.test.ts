@@ -179,6 +179,25 @@ describe('res.timings and res.connection', () => {
     }
   })
 
+  it('a response kept after its connection closed does not keep the connection alive', async () => {
+    const keep = async (): Promise<[import('../dist/esm/index.mjs').ClientResponse, WeakRef<object>]> => {
+      const conn = await ClientConn.connect(origin)
+      const res = await conn.request({ path: '/kept' })
+      await res.body.text()
+      await conn.close()
+      return [res, new WeakRef(conn)]
+    }
+    const [res, ref] = await keep()
+    for (let i = 0; i < 10 && ref.deref() !== undefined; i++) {
+      await sleep(10)
+      globalThis.gc!()
+    }
+    expect(ref.deref()).toBeUndefined()
+    // ...and the response still describes it.
+    expect(res.connection).toMatchObject({ reused: false, remotePort: srv.port })
+    expect(res.timings.end).toBeGreaterThan(res.timings.start)
+  })
+
   it('waiting for a busy connection is `queued`', async () => {
     const pool = new Pool(origin, { connections: 1 })
     try {

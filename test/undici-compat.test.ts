@@ -607,6 +607,8 @@ describe.each(implementations)('undici API through %s', (label, make, makeTls) =
     const params = { host: `127.0.0.1:${srv.port}`, hostname: '127.0.0.1', protocol: 'http:', port: String(srv.port), localAddress: null, servername: null }
     expect(msg['undici:client:beforeConnect'].connectParams).toMatchObject({ ...params, version: undefined })
     expect(msg['undici:client:connected'].connectParams).toMatchObject({ ...params, version: 'h1' })
+    // One socket (description) per connection: the same object in connected and sendHeaders.
+    expect(msg['undici:client:connected'].socket).toBe(sent.socket)
     expect(msg['undici:client:connected'].peer).toEqual({ remoteAddress: '127.0.0.1', remotePort: srv.port, local: 'number' })
 
     const failed = seen.filter(([, m]) => m.request?.path === `/dead-${name}` || m.connectParams?.port === String(dead))
