@@ -263,6 +263,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
     }
     if (this.#queued() >= this.#maxQueue) {
       ex.fail(new HyperError('ERR_POOL_QUEUE_FULL', `more than ${this.#maxQueue} requests are waiting for a connection`))
+      this.#needDrain = true
       return false
     }
     ex.scheduler = this

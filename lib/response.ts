@@ -111,6 +111,9 @@ export class ResponseExchange extends Exchange implements BodySource {
   }
 
   override onHead (head: NativeHead): void {
+    // The response keeps this exchange (for its timings): not the request body, which no retry
+    // needs once a response came (a fixed body went to the addon as a copy; a stream is the pump's).
+    this.body = undefined
     if (head[Head.Ended]) {
       this.#resolve(new ClientResponse(head, null, this))
       return
