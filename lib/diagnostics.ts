@@ -33,7 +33,7 @@ import { Head, type NativeHead } from './protocol.js'
 import { rawBuffers } from './dispatcher/convert.js'
 import { InvalidArgumentError } from './errors.js'
 import { flattenHeaders } from './validate.js'
-import { responseConnection, responseTimings, type ConnectionInfo, type ResponseConnection, type ResponseTimings, type TimedConnection } from './timings.js'
+import { requestTimings, responseConnection, type ConnectionInfo, type RequestTimings, type ResponseConnection, type TimedConnection } from './timings.js'
 
 const createCh = dc.channel('undici:request:create')
 const sendHeadersCh = dc.channel('undici:client:sendHeaders')
@@ -56,8 +56,9 @@ export function connectTraced (): boolean {
   return beforeConnectCh.hasSubscribers || connectedCh.hasSubscribers || connectErrorCh.hasSubscribers
 }
 
-/** The final status, once the head arrived (read by `node-hyper:request:done`). */
+/** The final status, once the head arrived, and when it was last handed to a connection (read by `node-hyper:request:done`). */
 const kStatus = Symbol('status')
+const kHandedOver = Symbol('handedOver')
 
 // Headers that shape the request's framing or routing: a subscriber cannot add them.
 const RESERVED = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'expect', 'keep-alive', 'upgrade'])
@@ -77,7 +78,9 @@ export class DiagnosticsRequest {
   /** It failed or was aborted (set before `undici:request:error`). */
   aborted = false;
   /** @internal */
-  [kStatus]: number | undefined = undefined
+  [kStatus]: number | undefined = undefined;
+  /** @internal */
+  [kHandedOver]: number | undefined = undefined
   readonly #ex: Exchange
 
   constructor (ex: Exchange, origin: string) {
@@ -183,6 +186,7 @@ function headText (wire: string, http2: boolean): string {
 
 /** The request was handed to a connection (`wire`: the head as the addon took it). */
 export function traceSend (ex: Exchange, conn: TimedConnection, wire: string): void {
+  ex.diag![kHandedOver] = performance.now()
   if (sendHeadersCh.hasSubscribers) {
     // `headers` is built when read (OpenTelemetry, for one, reads only `socket`).
     const http2 = conn.info.protocol === '2'
@@ -222,9 +226,9 @@ export class RequestDone {
     this.error = error
   }
 
-  /** The request's timings (built on first read). */
-  get timings (): ResponseTimings {
-    return responseTimings(this.#ex)
+  /** The request's timings (built when read; `sent`/`firstByte` undefined if it failed before). */
+  get timings (): RequestTimings {
+    return requestTimings(this.#ex, this.request[kHandedOver])
   }
 
   /** The connection that carried it (undefined when none did). */

@@ -18,7 +18,7 @@ export type { UpgradeOptions, TunnelOptions, UpgradedConnection } from './upgrad
 export type { UndiciConnectOptions } from './dispatcher/connect.js'
 export { HyperDispatcher, type HyperDispatcherOptions, type DispatchOptions, type DispatchHandler, type DispatchController, type DispatcherCallback } from './dispatcher/index.js'
 export type { AgentOptions, AgentRequestOptions, AgentEvents } from './agent.js'
-export type { ResponseTimings, TimingPhases, ResponseConnection, ConnectionInfo, ConnectionTimings } from './timings.js'
+export type { ResponseTimings, RequestTimings, TimingPhases, ResponseConnection, ConnectionInfo, ConnectionTimings } from './timings.js'
 export type { DiagnosticsRequest, DiagnosticsSocket, RequestDone, ConnectParams } from './diagnostics.js'
 export type { IncomingHeaders } from './headers.js'
 export type { TlsOptions, TlsConnectionInfo, Pem } from './tls.js'

@@ -73,7 +73,8 @@ export interface ResponseConnection extends ConnectionInfo {
 export interface TimingPhases {
   /**
    * Waiting: in the pool's queue for a free connection, behind earlier requests on an HTTP/1.1
-   * connection, or for a new connection's hyper handshake. Excludes `dns`, `tcp`, `tls`.
+   * connection, or for a new connection's hyper handshake. Excludes `dns`, `tcp`, `tls`. (A
+   * request that failed before it was sent: all its time until then.)
    */
   queued: number
   /** DNS lookup of the connection opened for this request (0 on a reused connection). */
@@ -82,12 +83,23 @@ export interface TimingPhases {
   tcp: number
   /** TLS handshake (and proxy tunnel) of that connection (0 on a reused connection or cleartext). */
   tls: number
-  /** From sending the request to its response head (time to first byte after sending). */
+  /** From sending the request to its response head (time to first byte after sending; a request that failed waiting for it: until then). */
   firstByte: number
-  /** From the response head to the end of the body (undefined while the body streams). */
+  /** From the response head to the end of the body (undefined while the body streams; 0 without a head). */
   download: number | undefined
   /** From `start` to `end` (undefined while the body streams). */
   total: number | undefined
+}
+
+/**
+ * When each step of one request happened (`performance.now()` ms) and how long each phase took,
+ * for a request that may have failed (`node-hyper:request:done`): `firstByte` is undefined without
+ * a response head, and `sent` when the request never reached a connection (for a request that
+ * failed without a head, `sent` is when it was handed to its connection).
+ */
+export interface RequestTimings extends Omit<ResponseTimings, 'sent' | 'firstByte'> {
+  sent: number | undefined
+  firstByte: number | undefined
 }
 
 /** When each step of one request happened (`performance.now()` ms) and how long each phase took. */
@@ -172,20 +184,29 @@ function within (a: number | undefined, b: number | undefined, lo: number, hi: n
   return Math.max(0, Math.min(b, hi) - Math.max(a, lo))
 }
 
-/**
- * `res.timings` from the exchange's raw numbers. The connection's setup counts for this request
- * only where it overlaps the request's wait (a connection opened earlier for someone else does
- * not make this request's DNS slow).
- */
+/** `res.timings`: a response got at least its head, so `sent` and `firstByte` are known. */
 export function responseTimings (ex: TimedExchange): ResponseTimings {
+  return requestTimings(ex) as ResponseTimings
+}
+
+/**
+ * Timings from the exchange's raw numbers. The connection's setup counts for this request only
+ * where it overlaps the request's wait (a connection opened earlier for someone else does not
+ * make this request's DNS slow). Each phase runs until the next mark, or until the end when the
+ * request failed before that mark: the phases add up to `total` either way.
+ */
+export function requestTimings (ex: TimedExchange, handedOver?: number): RequestTimings {
   const start = ex.startedAt
-  const sent = fromHr(ex.sentAt) ?? start
-  const firstByte = fromHr(ex.headAt) ?? sent
   const end = ex.endAt > 0 ? ex.endAt : undefined
+  const sent = fromHr(ex.sentAt) ?? handedOver
+  const firstByte = sent === undefined ? undefined : fromHr(ex.headAt)
+  // Where waiting stopped (sent, or it ended first), where the wait for the head stopped.
+  const waited = sent ?? end ?? performance.now()
+  const answered = firstByte ?? end
   const c = ex.conn && !ex.reused ? ex.conn.timings : undefined
-  const dns = c ? within(c.lookupStart, c.lookupEnd, start, sent) : 0
-  const tcp = c ? within(c.connectStart, c.connectEnd, start, sent) : 0
-  const tls = c ? within(c.connectEnd, c.secureEnd, start, sent) : 0
+  const dns = c ? within(c.lookupStart, c.lookupEnd, start, waited) : 0
+  const tcp = c ? within(c.connectStart, c.connectEnd, start, waited) : 0
+  const tls = c ? within(c.connectEnd, c.secureEnd, start, waited) : 0
   return {
     start,
     lookup: c?.lookupEnd,
@@ -195,12 +216,12 @@ export function responseTimings (ex: TimedExchange): ResponseTimings {
     firstByte,
     end,
     phases: {
-      queued: Math.max(0, sent - start - dns - tcp - tls),
+      queued: Math.max(0, waited - start - dns - tcp - tls),
       dns,
       tcp,
       tls,
-      firstByte: Math.max(0, firstByte - sent),
-      download: end === undefined ? undefined : Math.max(0, end - firstByte),
+      firstByte: sent === undefined ? 0 : Math.max(0, (answered ?? performance.now()) - sent),
+      download: firstByte === undefined ? (end === undefined ? undefined : 0) : end === undefined ? undefined : Math.max(0, end - firstByte),
       total: end === undefined ? undefined : Math.max(0, end - start),
     },
   }

@@ -272,6 +272,8 @@ describe('node-hyper:request:done', () => {
       const res = await agent.request(`${origin}/done-abort?gap=5000`, { signal: ac.signal })
       ac.abort()
       await res.body.text().catch(() => {})
+      const late = await agent.request(`${origin}/done-timeout?head=5000`, { headersTimeout: 150 }).then(() => null, (e: NodeJS.ErrnoException) => e)
+      expect(late?.code).toBe('ERR_HEADERS_TIMEOUT')
     } finally {
       dc.unsubscribe('node-hyper:request:done', fn)
       await agent.close()
@@ -280,12 +282,23 @@ describe('node-hyper:request:done', () => {
       ['/done-ok', 200, undefined],
       ['/done-refused', undefined, 'ECONNREFUSED'],
       ['/done-abort?gap=5000', 200, 'ABORT_ERR'],
+      ['/done-timeout?head=5000', undefined, 'ERR_HEADERS_TIMEOUT'],
     ])
     expectCoherent(done[0].timings)
     expect(done[0].connection).toMatchObject({ reused: false, remotePort: srv.port })
-    expect(done[1].connection).toBeUndefined()
-    expect(done[1].timings.end).toBeGreaterThanOrEqual(done[1].timings.start)
     expect(done[2].request.aborted).toBe(true)
+    // Failures: the phases still add up; each runs until the failure.
+    const sum = (p: any): number => p.queued + p.dns + p.tcp + p.tls + p.firstByte + p.download // eslint-disable-line @typescript-eslint/no-explicit-any
+    const refused = done[1].timings
+    expect(done[1].connection).toBeUndefined()
+    expect(refused).toMatchObject({ sent: undefined, firstByte: undefined })
+    expect(refused.phases.queued).toBeCloseTo(refused.phases.total, 6)
+    const timedOut = done[3].timings
+    expect(timedOut.sent).toBeGreaterThan(timedOut.start)
+    expect(timedOut.firstByte).toBeUndefined()
+    expect(timedOut.phases.firstByte).toBeGreaterThanOrEqual(100)
+    expect(timedOut.phases.download).toBe(0)
+    for (const t of [refused, timedOut]) expect(sum(t.phases)).toBeCloseTo(t.phases.total, 6)
   })
 
   it('a subscriber that arrives mid-request sees only later requests, and nothing breaks', async () => {

@@ -11,7 +11,7 @@ import {
   type UpgradeOptions, type TunnelOptions, type UpgradedConnection,
   type ConnectOptions, type TlsOptions, type TlsConnectionInfo, type RequestOptions, type IncomingHeaders, type InformationalResponse,
   type ResponseTimings, type TimingPhases, type ResponseConnection, type ConnectionInfo, type ConnectionTimings, type PoolStats,
-  type PoolEvents, type AgentEvents, type DiagnosticsRequest, type DiagnosticsSocket, type RequestDone,
+  type PoolEvents, type AgentEvents, type DiagnosticsRequest, type DiagnosticsSocket, type RequestDone, type RequestTimings,
 } from '../dist/esm/index.mjs'
 import * as cjs from '../dist/cjs/index.js'
 
@@ -150,7 +150,9 @@ describe('public types', () => {
     expectTypeOf<DiagnosticsRequest['addHeader']>().returns.toEqualTypeOf<DiagnosticsRequest>()
     expectTypeOf<DiagnosticsRequest['headers']>().toEqualTypeOf<string[]>()
     expectTypeOf<DiagnosticsSocket['alpnProtocol']>().toEqualTypeOf<string | false>()
-    expectTypeOf<RequestDone['timings']>().toEqualTypeOf<ResponseTimings>()
+    expectTypeOf<RequestDone['timings']>().toEqualTypeOf<RequestTimings>()
+    expectTypeOf<RequestTimings['firstByte']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<ResponseTimings['firstByte']>().toEqualTypeOf<number>()
     expectTypeOf<RequestDone['error']>().toEqualTypeOf<Error | undefined>()
   })
 
