@@ -95,7 +95,7 @@ export class DiagnosticsRequest {
     return this.#ex.headers
   }
 
-  /** The request body (bytes, or the stream it is read from), or null. */
+  /** The request body (bytes, or the stream it is read from), or null (also once the response came: node-hyper lets go of it then). */
   get body (): unknown {
     return this.#ex.body ?? null
   }
