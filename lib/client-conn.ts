@@ -16,7 +16,7 @@ import { validateAuthority, validateHttp2, validateTimeout } from './validate.js
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
 import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction } from './connect.js'
 import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
-import { connectionInfo, connectionTimings, kRecord, type ConnectionInfo, type ConnectionTimings, type TimedConnection } from './timings.js'
+import { connectionInfo, connectionTimings, kRecord, now, type ConnectionInfo, type ConnectionTimings, type TimedConnection } from './timings.js'
 import { ConnectTrace, connectTraced, requestTraced, traceEnd, traceHead, traceRequest, traceSend, type ConnectParams } from './diagnostics.js'
 
 export { ClientResponse } from './response.js'
@@ -557,7 +557,7 @@ export class ClientConn implements ExchangeHolder {
       ex.listen(signal)
     }
     // observability: its start, and its diagnostics message when someone subscribes
-    ex.startedAt = performance.now()
+    ex.startedAt = now()
     if (requestTraced()) traceRequest(ex, this.#origin)
     this[kDispatch](ex)
     return ex.takePromise()

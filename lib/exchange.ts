@@ -12,7 +12,7 @@ import { AbortError, InvalidArgumentError } from './errors.js'
 import { flattenHeaders, validateAuthority, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
 import type { IncomingHeaders } from './headers.js'
 import type { DiagnosticsRequest } from './diagnostics.js'
-import type { TimedConnection } from './timings.js'
+import { now, type TimedConnection } from './timings.js'
 
 /** Chunks a streamed request body may yield. */
 export type BodyChunk = string | Uint8Array | ArrayBufferView | ArrayBuffer
@@ -212,7 +212,7 @@ export abstract class Exchange {
   /** Marks the exchange over and detaches it from its signal and upload pump. */
   finish (): void {
     this.done = true
-    this.endAt = performance.now()
+    this.endAt = now()
     this.uploadDone = true
     this.holder = null
     if (this.drain) {

@@ -18,6 +18,7 @@ import { validateCount, validateTimeout } from './validate.js'
 import { DedicatedConnections, kDedicated, type TunnelOptions, type UpgradeOptions, type UpgradedConnection } from './upgrade.js'
 import { pinProxy } from './proxy.js'
 import { requestTraced, traceRequest } from './diagnostics.js'
+import { now } from './timings.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -255,7 +256,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
    */
   [kDispatch] (ex: Exchange): boolean {
     // observability: its start, and its diagnostics message when someone subscribes
-    ex.startedAt = performance.now()
+    ex.startedAt = now()
     if (requestTraced()) traceRequest(ex, this.origin)
     if (this.closed) {
       ex.fail(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
