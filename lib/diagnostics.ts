@@ -33,7 +33,7 @@ import { Head, type NativeHead } from './protocol.js'
 import { rawBuffers } from './dispatcher/convert.js'
 import { InvalidArgumentError } from './errors.js'
 import { flattenHeaders } from './validate.js'
-import { requestTimings, responseConnection, type ConnectionInfo, type RequestTimings, type ResponseConnection, type TimedConnection } from './timings.js'
+import { now, requestTimings, responseConnection, type ConnectionInfo, type RequestTimings, type ResponseConnection, type TimedConnection } from './timings.js'
 
 const createCh = dc.channel('undici:request:create')
 const sendHeadersCh = dc.channel('undici:client:sendHeaders')
@@ -184,15 +184,54 @@ function headText (wire: string, http2: boolean): string {
   return out
 }
 
+/**
+ * The message of `undici:client:sendHeaders`. `headers` is a getter: the text is built when read
+ * (OpenTelemetry, for one, reads only `socket`).
+ */
+export class SendHeadersMessage {
+  readonly request: DiagnosticsRequest
+  readonly socket: DiagnosticsSocket
+  readonly #wire: string
+  readonly #http2: boolean
+  #text: string | undefined
+
+  constructor (request: DiagnosticsRequest, socket: DiagnosticsSocket, wire: string, http2: boolean) {
+    this.request = request
+    this.socket = socket
+    this.#wire = wire
+    this.#http2 = http2
+  }
+
+  /** The request head as text: `GET /path HTTP/1.1\r\nname: value\r\n...` (HTTP/2: pseudo-headers first). */
+  get headers (): string {
+    return (this.#text ??= headText(this.#wire, this.#http2))
+  }
+}
+
+/** The `response` of `undici:request:headers`. `headers` is a getter: the Buffers are made when read. */
+export class ResponseHeadMessage {
+  readonly statusCode: number
+  readonly statusText: string
+  readonly #joined: string
+  #raw: Buffer[] | undefined
+
+  constructor (statusCode: number, statusText: string, joined: string) {
+    this.statusCode = statusCode
+    this.statusText = statusText
+    this.#joined = joined
+  }
+
+  /** The raw response headers, `[name, value, ...]` as latin1 Buffers (undici's form). */
+  get headers (): Buffer[] {
+    return (this.#raw ??= rawBuffers(this.#joined))
+  }
+}
+
 /** The request was handed to a connection (`wire`: the head as the addon took it). */
 export function traceSend (ex: Exchange, conn: TimedConnection, wire: string): void {
-  ex.diag![kHandedOver] = performance.now()
-  if (sendHeadersCh.hasSubscribers) {
-    // `headers` is built when read (OpenTelemetry, for one, reads only `socket`).
-    const http2 = conn.info.protocol === '2'
-    let text: string | undefined
-    sendHeadersCh.publish({ request: ex.diag, socket: socketOf(conn), get headers () { return (text ??= headText(wire, http2)) } })
-  }
+  const request = ex.diag!
+  request[kHandedOver] = now()
+  if (sendHeadersCh.hasSubscribers) sendHeadersCh.publish(new SendHeadersMessage(request, socketOf(conn), wire, conn.info.protocol === '2'))
 }
 
 /** The response head arrived. */
@@ -200,13 +239,7 @@ export function traceHead (ex: Exchange, head: NativeHead): void {
   const request = ex.diag!
   request[kStatus] = head[Head.Status]
   if (headersCh.hasSubscribers) {
-    // `headers` (Buffers) is built when read.
-    const joined = head[Head.RawHeaders]
-    let raw: Buffer[] | undefined
-    headersCh.publish({
-      request,
-      response: { statusCode: head[Head.Status], statusText: head[Head.Reason], get headers () { return (raw ??= rawBuffers(joined)) } },
-    })
+    headersCh.publish({ request, response: new ResponseHeadMessage(head[Head.Status], head[Head.Reason], head[Head.RawHeaders]) })
   }
 }
 

@@ -565,7 +565,10 @@ describe.each(implementations)('undici API through %s', (label, make, makeTls) =
     const subs = names.map((n) => {
       const fn = (m: any): void => { // eslint-disable-line @typescript-eslint/no-explicit-any
         const p = m.request?.path ?? m.connectParams?.port
-        if (p === mine || p === `/dead-${name}` || p === String(srv.port) || p === String(dead)) seen.push([n, m.socket ? { ...m, peer: peer(m.socket) } : m])
+        if (p === mine || p === `/dead-${name}` || p === String(srv.port) || p === String(dead)) {
+          if (m.socket) m.peer ??= peer(m.socket) // eslint-disable-line @typescript-eslint/no-unsafe-member-access
+          seen.push([n, m])
+        }
         if (n === 'undici:request:create' && m.request.path === mine) m.request.addHeader('x-one', 'from-create')
       }
       dc.subscribe(n, fn)
