@@ -6,7 +6,7 @@ import { Exchange, type InformationalResponse, type RequestOptions } from './exc
 import { ResponseBody, GC_DUMP_LIMIT, kEnd, kFail, kPush, type BodySource } from './body.js'
 import { HyperError } from './errors.js'
 import { headersFromRaw, type IncomingHeaders } from './headers.js'
-import { Head, splitRawHeaders, type NativeHead } from './protocol.js'
+import { splitRawHeaders, type ResponseHead } from './protocol.js'
 
 /** A response head with its streaming body. */
 export class ClientResponse {
@@ -23,15 +23,15 @@ export class ClientResponse {
   #complete: Buffer | null
 
   /** @internal */
-  constructor (head: NativeHead, body: ResponseBody | null) {
-    this.status = head[Head.Status]
-    const v = head[Head.Version]
+  constructor (head: ResponseHead, body: ResponseBody | null) {
+    this.status = head.status
+    const v = head.version
     this.httpVersion = v === 20 ? '2.0' : v === 10 ? '1.0' : '1.1'
-    this.statusText = head[Head.Reason]
-    this.#joined = head[Head.RawHeaders]
+    this.statusText = head.reason
+    this.#joined = head.rawHeaders
     this.#body = body
     // A body that arrived complete with its head: its stream is only made if someone asks.
-    this.#complete = body === null ? head[Head.Body] : null
+    this.#complete = body === null ? head.body : null
   }
 
   /** Headers as received: `[name, value, name, value, ...]` in wire case and order. */
@@ -91,12 +91,12 @@ export class ResponseExchange extends Exchange implements BodySource {
     return p
   }
 
-  override onHead (head: NativeHead): void {
-    if (head[Head.Ended]) {
+  override onHead (head: ResponseHead): void {
+    if (head.ended) {
       this.#resolve(new ClientResponse(head, null))
       return
     }
-    const body = new ResponseBody(this, head[Head.Body], false, () => { this.#body = body })
+    const body = new ResponseBody(this, head.body, false, () => { this.#body = body })
     this.#bodyRef = new WeakRef(body)
     bodyRegistry.register(body, new WeakRef(this))
     const resolve = this.#resolve

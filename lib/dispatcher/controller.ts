@@ -9,7 +9,7 @@
  * @internal
  */
 import { Exchange, type InformationalResponse } from '../exchange.js'
-import { Head, type NativeHead } from '../protocol.js'
+import type { ResponseHead } from '../protocol.js'
 import { headersObject, latin1Pairs, rawBuffers } from './convert.js'
 import { invalidArgument, requestAborted, toUndiciError } from './undici.js'
 
@@ -142,15 +142,15 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
 
   // ---- the exchange core's callbacks ----
 
-  override onHead (head: NativeHead): void {
+  override onHead (head: ResponseHead): void {
     if (this.#finished) return
-    this.#joined = head[Head.RawHeaders]
+    this.#joined = head.rawHeaders
     let go = true
-    if (!this.#call(() => { go = this.handlerHeaders(head[Head.Status], head[Head.Reason], head[Head.RawHeaders]) })) return
+    if (!this.#call(() => { go = this.handlerHeaders(head.status, head.reason, head.rawHeaders) })) return
     if (!go) this.pause()
-    const body = head[Head.Body]
+    const body = head.body
     if (body !== null) this.#deliver(body)
-    if (head[Head.Ended]) this.#end()
+    if (head.ended) this.#end()
     else if (!this.#paused && !this.#finished) this.read()
   }
 

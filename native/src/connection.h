@@ -227,7 +227,9 @@ class Connection {
 // alive (JS may await it through promises nothing else references: a garbage cycle otherwise).
 class OwnerPin {
  public:
-  explicit OwnerPin(Connection* c) : conn_(c) { conn_->PinOwner(); }
+  explicit OwnerPin(Connection* c) : conn_(c) {
+    if (conn_) conn_->PinOwner();
+  }
   OwnerPin(OwnerPin&& o) noexcept = default;
   OwnerPin& operator=(OwnerPin&& o) noexcept {
     Release();
@@ -236,14 +238,14 @@ class OwnerPin {
   }
   ~OwnerPin() { Release(); }
   Connection* get() const { return conn_.get(); }
-
- private:
   void Release() {
     if (conn_) {
       conn_->UnpinOwner();
       conn_.reset();
     }
   }
+
+ private:
   RefPtr<Connection> conn_;
 };
 
