@@ -16,7 +16,7 @@
 //   --files a,b,...          test files (paths relative to the checkout's test/ folder) instead of the
 //                            default selection; a trailing `/` takes every .js file of that folder
 //   --modes agent,hyper      which runs to do (default both)
-//   --file-timeout <s>       wall-clock limit per test file and run (default 75)
+//   --file-timeout <s>       wall-clock limit per test file and run (default 90)
 //   --out <dir>              where results go (default build/undici-suite)
 //   --results <file>         also write the summary markdown there (e.g. test/undici-suite/RESULTS.md)
 //   --scratch <dir>          scratch directory (default $UNDICI_SUITE_DIR or <tmp>/node-hyper-undici-suite)
@@ -76,7 +76,7 @@ const NEEDED_DEPS = [
 ]
 
 function parseArgs (argv) {
-  const o = { src: process.env.UNDICI_SRC ?? null, lib: 'installed', files: null, modes: ['agent', 'hyper'], fileTimeout: 75, substitute: true, out: path.join(root, 'build', 'undici-suite'), results: null, scratch: process.env.UNDICI_SUITE_DIR ?? path.join(os.tmpdir(), 'node-hyper-undici-suite') }
+  const o = { src: process.env.UNDICI_SRC ?? null, lib: 'installed', files: null, modes: ['agent', 'hyper'], fileTimeout: 90, substitute: true, out: path.join(root, 'build', 'undici-suite'), results: null, scratch: process.env.UNDICI_SUITE_DIR ?? path.join(os.tmpdir(), 'node-hyper-undici-suite') }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const next = () => {
@@ -180,6 +180,15 @@ function selectFiles (dir, wanted) {
   return [...new Set(out)]
 }
 
+/** The `node --test` process running now (its process group is killed if this runner is stopped). */
+let current = null
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (current) try { process.kill(-current.pid, 'SIGKILL') } catch {}
+    process.exit(130)
+  })
+}
+
 /** Runs one test file under `node --test`; resolves with its per-test records. */
 function runFile (o, ctx, mode, file) {
   const outDir = path.join(o.out, mode)
@@ -207,6 +216,7 @@ function runFile (o, ctx, mode, file) {
   const started = Date.now()
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: ctx.dir, env, stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+    current = child
     let stderr = ''
     child.stderr.on('data', (d) => { if (stderr.length < 20000) stderr += d })
     let timedOut = false

@@ -19,6 +19,33 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const Module = require('node:module')
+const dns = require('node:dns')
+const net = require('node:net')
+
+// Loopback only: a name lookup other than localhost fails at once with ENOTFOUND, without asking
+// a resolver (some of undici's tests pass made-up host names and expect a validation error
+// first; a dispatcher that validates later would otherwise send a DNS query off the machine).
+if (process.env.UNDICI_SUITE_MODE) {
+  const local = (host) => {
+    const h = String(host).replace(/^\[|\]$/g, '').toLowerCase()
+    return h === 'localhost' || h.endsWith('.localhost') || net.isIP(h) !== 0
+  }
+  const notFound = (host) => Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND', errno: -3008, syscall: 'getaddrinfo', hostname: host })
+  const lookup = dns.lookup
+  dns.lookup = function (host, options, callback) {
+    if (typeof options === 'function') callback = options
+    if (!local(host)) {
+      process.nextTick(callback, notFound(host))
+      return {}
+    }
+    return lookup.apply(this, arguments)
+  }
+  const lookupAsync = dns.promises.lookup
+  dns.promises.lookup = function (host) {
+    if (!local(host)) return Promise.reject(notFound(host))
+    return lookupAsync.apply(this, arguments)
+  }
+}
 
 const mode = process.env.UNDICI_SUITE_MODE
 const undiciEntry = process.env.UNDICI_SUITE_UNDICI

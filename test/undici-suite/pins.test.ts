@@ -148,6 +148,36 @@ describe.each(implementations)('through %s', (_label, make) => {
     }
   })
 
+  // Found while analysing the case above: a server that closes every connection as soon as it
+  // accepts it. undici fails the request with SocketError('other side closed') after one connection.
+  it('a server that closes each connection at once fails the request instead of being reconnected to forever', async () => {
+    let connections = 0
+    const closing = net.createServer((s) => {
+      connections++
+      s.on('error', () => {})
+      s.destroy()
+    })
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (closing.address() as net.AddressInfo).port
+      const r = await settle(undici.request(`http://127.0.0.1:${port}/`, { dispatcher: d }).then(() => 'response', (e: Error) => e))
+      expect(r).toBeInstanceOf(Error)
+      expect(connections).toBeLessThanOrEqual(3)
+    } finally {
+      await new Promise((resolve) => closing.close(resolve))
+    }
+  })
+
+  // Found while analysing test/fetch/user-agent.js (an in-process server's close() waited for
+  // the client's keep-alive timeout): connections opened and never used.
+  it('concurrent requests to a new origin open no more connections than requests', async () => {
+    const server = await fresh()
+    const origin = `http://127.0.0.1:${server.port}`
+    await Promise.all(Array.from({ length: 5 }, async () => (await undici.request(origin, { dispatcher: d })).body.text()))
+    expect(freshRequests).toBe(5)
+    expect(server.connections()).toBeLessThanOrEqual(5)
+  })
+
   // undici test/node-test/debug.js "debug#fetch" (NODE_DEBUG=fetch reads these channels)
   it('publishes undici\'s diagnostics channels', async () => {
     const events: string[] = []
