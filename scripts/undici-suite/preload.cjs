@@ -15,6 +15,7 @@
 //   UNDICI_SUITE_UNDICI      the undici entry (index.js) the tests load (`require('../..')`)
 //   UNDICI_SUITE_HYPER       node-hyper's CommonJS entry (dist/cjs/index.js)
 //   UNDICI_SUITE_SUBSTITUTE  "1": substitute plain Agents installed by the tests (mode "hyper")
+//   UNDICI_SUITE_HYPER_OPTIONS  JSON options for new HyperDispatcher() (default none)
 //   UNDICI_SUITE_COUNTS      directory for one small JSON file of counts per process
 const fs = require('node:fs')
 const path = require('node:path')
@@ -79,7 +80,8 @@ if ((mode === 'agent' || mode === 'hyper') && undiciEntry) {
     const testedUndici = require.resolve(undiciEntry)
     if (hyperUndici !== testedUndici) require.cache[hyperUndici] = require.cache[testedUndici]
     const { HyperDispatcher } = require(hyperEntry)
-    makeHyper = () => new HyperDispatcher()
+    const options = process.env.UNDICI_SUITE_HYPER_OPTIONS ? JSON.parse(process.env.UNDICI_SUITE_HYPER_OPTIONS) : undefined
+    makeHyper = () => new HyperDispatcher(options)
     undici.setGlobalDispatcher(count(makeHyper()))
   } else {
     count(undici.getGlobalDispatcher())
