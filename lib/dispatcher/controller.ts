@@ -9,6 +9,7 @@
  * @internal
  */
 import { Exchange, type InformationalResponse } from '../exchange.js'
+import { HyperError } from '../errors.js'
 import type { ResponseHead } from '../protocol.js'
 import { headersObject, latin1Pairs, rawBuffers } from './convert.js'
 import { invalidArgument, requestAborted, toUndiciError } from './undici.js'
@@ -79,6 +80,8 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
   #rawHeaders: Buffer[] | null = null
   #waiters: (() => void)[] | null = null
   rawTrailers: Buffer[] | null = null
+  /** undici's `maxHeaderSize`: response header bytes (names and values) at or above it fail the request. */
+  maxHeaderSize = 0
 
   constructor (owner: ControllerOwner, handler: DispatchHandler) {
     super()
@@ -144,6 +147,11 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
 
   override onHead (head: ResponseHead): void {
     if (this.#finished) return
+    if (this.maxHeaderSize > 0 && head.rawHeaders.length >= this.maxHeaderSize && headerBytes(head.rawHeaders) >= this.maxHeaderSize) {
+      // As undici's parser does (it counts names and values): the head is too big.
+      this.failHandler(toUndiciError(new HyperError('ERR_HEADERS_OVERFLOW', `the response headers reach maxHeaderSize (${this.maxHeaderSize} bytes)`)))
+      return
+    }
     this.#joined = head.rawHeaders
     let go = true
     if (!this.#call(() => { go = this.handlerHeaders(head.status, head.reason, head.rawHeaders) })) return
@@ -305,6 +313,13 @@ export class ModernController extends DispatchExchange {
     if (typeof this.handler.onResponseError !== 'function') throw invalidArgument('invalid onError method')
     this.handler.onResponseError(this, err)
   }
+}
+
+/** The bytes of the names and values in a NUL-joined header list. */
+function headerBytes (joined: string): number {
+  let separators = 0
+  for (let i = joined.indexOf('\0'); i !== -1; i = joined.indexOf('\0', i + 1)) separators++
+  return joined.length - separators
 }
 
 function headersFromList (raw: readonly string[]): Record<string, string | string[]> {
