@@ -164,7 +164,9 @@ class Connection {
   void Abandon(Exchange* ex, const ErrorInfo* report);
   void Detach(Exchange* ex);
   void RemoveExchange(uint64_t id);
-  size_t LiveExchanges() const;
+  size_t LiveExchanges() const { return live_; }
+  void MarkDetached(Exchange* ex);
+  void Timed(Exchange* ex);
   void EmitHead(Exchange* ex);
   void EmitDrains();
   void SweepUploads();
@@ -205,6 +207,8 @@ class Connection {
   std::deque<uint64_t> queue_;         // waiting for the policy to let them go
   std::vector<uint64_t> want_read_;    // JS asked for more body
   std::vector<uint64_t> to_flush_;     // heads, data and ends to deliver at the end of the drive
+  std::vector<uint64_t> timed_;        // exchanges that armed a deadline (see ArmTimer)
+  size_t live_ = 0;                    // exchanges not detached: JS awaits something of them
   std::list<std::unique_ptr<UploadCell>> uploads_;
 
   int saved_errno_ = 0;  // the first socket error seen (the cause behind hyper's generic errors)
