@@ -1,10 +1,14 @@
-import { defineConfig } from 'vitest/config'
+import { defineConfig, configDefaults } from 'vitest/config'
+
+// test/undici-suite/ pins differences found by undici's own test suite (npm run
+// test:undici-suite); they fail until the fixes land, so `npm test` leaves them out and
+// `npm run test:undici-pins` runs only them.
+const pins = process.env.UNDICI_SUITE_PINS === '1'
 
 export default defineConfig({
   test: {
-    // Includes the fault-injection regressions (test/faults, issue #15); `npm run test:faults`
-    // runs just those.
-    include: ['test/**/*.test.ts'],
+    include: pins ? ['test/undici-suite/**/*.test.ts'] : ['test/**/*.test.ts'],
+    exclude: pins ? configDefaults.exclude : [...configDefaults.exclude, 'test/undici-suite/**'],
     // Each file in its own child process: native state, fds and RSS are measured per file,
     // and a crash in one file cannot take the others down.
     pool: 'forks',
@@ -15,7 +19,7 @@ export default defineConfig({
     reporters: ['default', ['json', { outputFile: 'build/test-report.json' }]],
     // Type tests (test/*.test-d.ts) run through tsc as part of the suite.
     typecheck: {
-      enabled: true,
+      enabled: !pins,
       include: ['test/**/*.test-d.ts'],
       tsconfig: './tsconfig.test.json',
     },

@@ -6,7 +6,7 @@
  */
 import * as net from 'node:net'
 import { binding, type NativeConnection } from './native.js'
-import { Attempt, AttemptOutcome, Err, Event, Head, Tls, splitRawHeaders, type NativeErrorInfo, type NativeHead, type NativeInformational } from './protocol.js'
+import { Attempt, AttemptOutcome, Err, Event, ResponseHead, Slot, Tls, bodyOf, splitRawHeaders, type NativeErrorInfo } from './protocol.js'
 import { Executor, kOnEvent } from './executor.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, RequestBodyError, SocketError, errorFromNative, refusalFromNative } from './errors.js'
 import { Exchange, chunkBytes, prepareRequest, wantsEmptyLength, type ExchangeHolder, type RequestOptions, type Streamed } from './exchange.js'
@@ -716,19 +716,22 @@ export class ClientConn implements ExchangeHolder {
   }
 
   /** @internal */
-  [kOnEvent] (kind: number, id: number, payload: unknown): void {
-    switch (kind) {
+  [kOnEvent] (meta: Float64Array, at: number, text: string, objects: unknown[]): void {
+    const id = meta[at + Slot.Id]!
+    // An Err tuple, when the event carries one.
+    const payload = meta[at + Slot.Object]! >= 0 ? objects[meta[at + Slot.Object]!] : undefined
+    switch (meta[at + Slot.Kind]) {
       case Event.Response: {
         const ex = this.#exchanges.get(id)
         if (!ex) return
-        const head = payload as NativeHead
-        if (head[Head.KeepAlive] >= 0) this.keepAliveHint = head[Head.KeepAlive]
-        if (head[Head.Close]) this.reusable = false
+        const head = new ResponseHead(meta, at, text, objects)
+        if (head.keepAlive >= 0) this.keepAliveHint = head.keepAlive
+        if (head.close) this.reusable = false
         ex.responded = true
-        ex.sentAt = head[Head.SentAt]
-        ex.headAt = head[Head.HeadAt]
+        ex.sentAt = meta[at + Slot.SentAt]!
+        ex.headAt = meta[at + Slot.HeadAt]!
         if (ex.diag !== null) traceHead(ex, head)
-        if (head[Head.Ended]) {
+        if (head.ended) {
           // Complete on arrival: the exchange is over before its face even sees it.
           this.#exchanges.delete(id)
           this.#over(ex)
@@ -737,9 +740,11 @@ export class ClientConn implements ExchangeHolder {
         ex.onHead(head)
         return
       }
-      case Event.Data:
-        this.#exchanges.get(id)?.onData(payload as Buffer)
+      case Event.Data: {
+        const ex = this.#exchanges.get(id)
+        if (ex) ex.onData(bodyOf(meta, at, text, objects)!)
         return
+      }
       case Event.End: {
         const ex = this.#exchanges.get(id)
         if (!ex) return
@@ -768,9 +773,9 @@ export class ClientConn implements ExchangeHolder {
       case Event.Informational: {
         const ex = this.#exchanges.get(id)
         if (!ex) return
-        const info = payload as NativeInformational
-        const rawHeaders = splitRawHeaders(info[Head.RawHeaders])
-        ex.onInformational({ status: info[Head.Status], statusText: info[Head.Reason], rawHeaders, headers: headersFromRaw(rawHeaders) })
+        const info = new ResponseHead(meta, at, text, objects)
+        const rawHeaders = splitRawHeaders(info.rawHeaders)
+        ex.onInformational({ status: info.status, statusText: info.reason, rawHeaders, headers: headersFromRaw(rawHeaders) })
         return
       }
       case Event.Connected: {

@@ -29,7 +29,7 @@
  */
 import * as dc from 'node:diagnostics_channel'
 import type { Exchange } from './exchange.js'
-import { Head, type NativeHead } from './protocol.js'
+import type { ResponseHead } from './protocol.js'
 import { rawBuffers } from './dispatcher/convert.js'
 import { InvalidArgumentError } from './errors.js'
 import { flattenHeaders } from './validate.js'
@@ -235,11 +235,11 @@ export function traceSend (ex: Exchange, conn: TimedConnection, wire: string): v
 }
 
 /** The response head arrived. */
-export function traceHead (ex: Exchange, head: NativeHead): void {
+export function traceHead (ex: Exchange, head: ResponseHead): void {
   const request = ex.diag!
-  request[kStatus] = head[Head.Status]
+  request[kStatus] = head.status
   if (headersCh.hasSubscribers) {
-    headersCh.publish({ request, response: new ResponseHeadMessage(head[Head.Status], head[Head.Reason], head[Head.RawHeaders]) })
+    headersCh.publish({ request, response: new ResponseHeadMessage(head.status, head.reason, head.rawHeaders) })
   }
 }
 

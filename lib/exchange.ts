@@ -7,7 +7,7 @@
  * one idle list. Backpressure is demand: a face calls `read()` when it wants more body.
  * @internal
  */
-import type { NativeHead } from './protocol.js'
+import type { ResponseHead } from './protocol.js'
 import { AbortError, InvalidArgumentError } from './errors.js'
 import { flattenHeaders, validateAuthority, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
 import type { IncomingHeaders } from './headers.js'
@@ -173,8 +173,8 @@ export abstract class Exchange {
   #signal: AbortSignal | null = null
   #onAbort: (() => void) | null = null
 
-  /** The response head (body bytes that came with it in `head[Head.Body]`; `head[Head.Ended]` when that was all). */
-  abstract onHead (head: NativeHead): void
+  /** The response head (body bytes that came with it in `head.body`; `head.ended` when that was all). */
+  abstract onHead (head: ResponseHead): void
   abstract onData (chunk: Buffer): void
   abstract onEnd (): void
   abstract onError (err: Error): void

@@ -5,33 +5,39 @@
  * batch per turn. Most programs use the default one.
  */
 import { binding, type NativeExecutor } from './native.js'
+import { Slot } from './protocol.js'
 
 /** @internal */
 export const kOnEvent = Symbol('onEvent')
 
-/** @internal */
+/** @internal What receives the addon's events: each event's record is at `at` in `meta`. */
 export interface EventTarget {
-  [kOnEvent](kind: number, id: number, payload: unknown): void
+  [kOnEvent](meta: Float64Array, at: number, text: string, objects: unknown[]): void
 }
 
-function dispatch (events: unknown[]): void {
-  let firstError: unknown
-  let failed = false
-  for (let i = 0; i < events.length; i += 4) {
-    const owner = events[i + 1] as EventTarget | undefined
-    if (owner === undefined) continue // collected while idle: nobody to tell
-    try {
-      owner[kOnEvent](events[i] as number, events[i + 2] as number, events[i + 3])
-    } catch (err) {
-      // A user 'data' handler can run synchronously inside push(): finish the batch first,
-      // then rethrow so the error surfaces as an uncaught exception (never swallowed).
-      if (!failed) {
-        failed = true
-        firstError = err
+/** How many event records one batch holds (more events: several calls). */
+const RECORDS = 512
+
+function dispatcher (meta: Float64Array): (count: number, text: string, objects: unknown[]) => void {
+  return (count, text, objects) => {
+    let firstError: unknown
+    let failed = false
+    for (let i = 0, at = 0; i < count; i++, at += Slot.Size) {
+      const owner = objects[meta[at + Slot.Owner]!] as EventTarget | undefined
+      if (owner === undefined) continue // collected while idle: nobody to tell
+      try {
+        owner[kOnEvent](meta, at, text, objects)
+      } catch (err) {
+        // A user 'data' handler can run synchronously inside push(): finish the batch first,
+        // then rethrow so the error surfaces as an uncaught exception (never swallowed).
+        if (!failed) {
+          failed = true
+          firstError = err
+        }
       }
     }
+    if (failed) throw firstError
   }
-  if (failed) throw firstError
 }
 
 export class Executor {
@@ -40,7 +46,8 @@ export class Executor {
   static #default: Executor | undefined
 
   constructor () {
-    this.native = new binding.Executor(dispatch)
+    const meta = new Float64Array(RECORDS * Slot.Size)
+    this.native = new binding.Executor(dispatcher(meta), meta)
   }
 
   /** The executor shared by connections that do not name one (one per thread). */

@@ -53,7 +53,8 @@ export interface NativeSecureContext {
   cachedSessions(): number
 }
 export interface NativeBinding {
-  Executor: new (onEvents: (events: unknown[]) => void) => NativeExecutor
+  /** `records`: the Float64Array event records are written into (protocol.ts `Slot`). */
+  Executor: new (onEvents: (count: number, text: string, objects: unknown[]) => void, records: Float64Array) => NativeExecutor
   Connection: new (executor: NativeExecutor, owner: object, options: object) => NativeConnection
   SecureContext: new (options: object) => NativeSecureContext
   hyperVersion(): string

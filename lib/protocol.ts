@@ -1,13 +1,16 @@
 /**
- * The wire contract with the addon: event kinds and the slot of every field in the flat arrays
- * that cross N-API. The same tables as native/src/protocol.h; test/protocol.test.ts compares
- * the two (through `binding.protocol()`), so neither side can change alone. `const enum`s are
- * inlined by tsc (no lookups on the hot path) and kept as objects for that test
- * (`preserveConstEnums`).
+ * The wire contract with the addon: event kinds, the slots of an event record, and the slot of
+ * every field in the tuples that cross N-API. The same tables as native/src/protocol.h;
+ * test/protocol.test.ts compares the two (through `binding.protocol()`), so neither side can
+ * change alone. `const enum`s are inlined by tsc (no lookups on the hot path) and kept as objects
+ * for that test (`preserveConstEnums`).
+ *
+ * Events arrive in batches: `(count, text, objects)`, with `count` records of `Slot.Size` numbers
+ * in the Executor's shared Float64Array (see native/src/protocol.h for why).
  * @internal
  */
 
-/** Events, delivered as `[kind, owner, requestId, payload]` quadruples. */
+/** Event kinds. */
 export const enum Event {
   Connected = 1,
   ConnectError = 2,
@@ -21,20 +24,35 @@ export const enum Event {
   Draining = 10,
 }
 
-/** Response head tuple (informational heads carry the first `InformationalSize` slots). */
-export const enum Head {
-  Status = 0,
-  Version = 1,
-  Reason = 2,
-  RawHeaders = 3,
-  Body = 4,
-  Ended = 5,
+/** One event record in the shared Float64Array. */
+export const enum Slot {
+  Kind = 0,
+  Owner = 1,
+  Id = 2,
+  Status = 3,
+  Version = 4,
+  Flags = 5,
   KeepAlive = 6,
-  Close = 7,
-  SentAt = 8,
-  HeadAt = 9,
-  Size = 10,
-  InformationalSize = 4,
+  TextStart = 7,
+  TextLength = 8,
+  BodyStart = 9,
+  BodyLength = 10,
+  Object = 11,
+  /** Response: ms on the uv_hrtime clock: the request was handed to hyper; its head was parsed. */
+  SentAt = 12,
+  HeadAt = 13,
+  Size = 14,
+}
+
+/** Bits of `Slot.Flags`. */
+export const enum Flag {
+  Ended = 1,
+  Close = 2,
+}
+
+export const enum Limit {
+  /** Bodies up to this many bytes travel in the batch text; larger ones as Buffers in `objects`. */
+  InlineBody = 4096,
 }
 
 /** Error tuple: every error the addon reports has this shape. */
@@ -105,11 +123,45 @@ export const enum ConnInfo {
   Size = 9,
 }
 
-/** A response head as the addon sends it (read it by {@link Head} slot; times in ms on the uv_hrtime clock). */
-export type NativeHead = [status: number, version: number, reason: string, rawHeaders: string,
-  body: Buffer | null, ended: boolean, keepAliveMs: number, close: boolean, sentAt: number, headAt: number]
-/** An informational (1xx) head. */
-export type NativeInformational = [status: number, version: number, reason: string, rawHeaders: string]
+/** A response head (final or 1xx), read from its event record. */
+export class ResponseHead {
+  readonly status: number
+  /** 10, 11, 20 */
+  readonly version: number
+  readonly reason: string
+  /** Names and values in wire order, joined by NUL (split with {@link splitRawHeaders}). */
+  readonly rawHeaders: string
+  /** Body bytes that arrived with the head (null: none). */
+  readonly body: Buffer | null
+  /** The body ended with the head: the exchange is over. */
+  readonly ended: boolean
+  /** `Keep-Alive: timeout=N` in ms, -1 when absent. */
+  readonly keepAlive: number
+  /** `Connection: close`. */
+  readonly close: boolean
+
+  constructor (meta: Float64Array, at: number, text: string, objects: unknown[]) {
+    this.status = meta[at + Slot.Status]!
+    this.version = meta[at + Slot.Version]!
+    const start = meta[at + Slot.TextStart]!
+    const nul = text.indexOf('\0', start)
+    this.reason = text.slice(start, nul)
+    this.rawHeaders = text.slice(nul + 1, start + meta[at + Slot.TextLength]!)
+    this.body = bodyOf(meta, at, text, objects)
+    const flags = meta[at + Slot.Flags]!
+    this.ended = (flags & Flag.Ended) !== 0
+    this.close = (flags & Flag.Close) !== 0
+    this.keepAlive = meta[at + Slot.KeepAlive]!
+  }
+}
+
+/** The body bytes of an event record: from the batch text (small) or `objects` (large); null when none. */
+export function bodyOf (meta: Float64Array, at: number, text: string, objects: unknown[]): Buffer | null {
+  const length = meta[at + Slot.BodyLength]!
+  if (length < 0) return null
+  const start = meta[at + Slot.BodyStart]!
+  return start < 0 ? objects[meta[at + Slot.Object]!] as Buffer : Buffer.from(text.slice(start, start + length), 'latin1')
+}
 /** An error as the addon reports it (read it by {@link Err} slot). */
 export type NativeErrorInfo = [localCode: string, hyperCode: number, message: string, errnoName: string | undefined,
   errno: number | undefined, syscall: string, requestSent: boolean, tlsCode: string | undefined, field: string | undefined]

@@ -6,7 +6,7 @@ import { Exchange, type InformationalResponse, type RequestOptions } from './exc
 import { ResponseBody, GC_DUMP_LIMIT, kEnd, kFail, kPush, type BodySource } from './body.js'
 import { HyperError } from './errors.js'
 import { headersFromRaw, type IncomingHeaders } from './headers.js'
-import { Head, splitRawHeaders, type NativeHead } from './protocol.js'
+import { splitRawHeaders, type ResponseHead } from './protocol.js'
 import { traceError } from './diagnostics.js'
 import { responseConnection, responseTimings, type ResponseConnection, type ResponseTimings, type TimedExchange } from './timings.js'
 
@@ -27,16 +27,16 @@ export class ClientResponse {
   #connection: ResponseConnection | undefined | null = null
 
   /** @internal */
-  constructor (head: NativeHead, body: ResponseBody | null, ex: TimedExchange) {
+  constructor (head: ResponseHead, body: ResponseBody | null, ex: TimedExchange) {
     this.#ex = ex
-    this.status = head[Head.Status]
-    const v = head[Head.Version]
+    this.status = head.status
+    const v = head.version
     this.httpVersion = v === 20 ? '2.0' : v === 10 ? '1.0' : '1.1'
-    this.statusText = head[Head.Reason]
-    this.#joined = head[Head.RawHeaders]
+    this.statusText = head.reason
+    this.#joined = head.rawHeaders
     this.#body = body
     // A body that arrived complete with its head: its stream is only made if someone asks.
-    this.#complete = body === null ? head[Head.Body] : null
+    this.#complete = body === null ? head.body : null
   }
 
   /** Headers as received: `[name, value, name, value, ...]` in wire case and order. */
@@ -110,15 +110,15 @@ export class ResponseExchange extends Exchange implements BodySource {
     return p
   }
 
-  override onHead (head: NativeHead): void {
+  override onHead (head: ResponseHead): void {
     // The response keeps this exchange (for its timings): not the request body, which no retry
     // needs once a response came (a fixed body went to the addon as a copy; a stream is the pump's).
     this.body = undefined
-    if (head[Head.Ended]) {
+    if (head.ended) {
       this.#resolve(new ClientResponse(head, null, this))
       return
     }
-    const body = new ResponseBody(this, head[Head.Body], false, () => { this.#body = body })
+    const body = new ResponseBody(this, head.body, false, () => { this.#body = body })
     this.#bodyRef = new WeakRef(body)
     bodyRegistry.register(body, new WeakRef(this))
     const resolve = this.#resolve

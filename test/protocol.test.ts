@@ -15,7 +15,8 @@ describe('native <-> JS wire contract', () => {
     return Object.fromEntries(Object.entries(e).filter(([, v]) => typeof v === 'number')) as Record<string, number>
   }
 
-  for (const name of ['Event', 'Head', 'Err', 'Tls', 'Attempt', 'AttemptOutcome', 'Tunnel', 'ConnInfo']) {
+  const TABLES = ['Attempt', 'AttemptOutcome', 'ConnInfo', 'Err', 'Event', 'Flag', 'Limit', 'Slot', 'Tls', 'Tunnel']
+  for (const name of TABLES) {
     it(`${name}: the same names and values on both sides`, () => {
       expect(protocol[name], `lib/protocol.ts exports ${name}`).toBeTypeOf('object')
       expect(table(protocol[name])).toEqual(native[name])
@@ -23,14 +24,14 @@ describe('native <-> JS wire contract', () => {
   }
 
   it('covers every table the addon has', () => {
-    expect(Object.keys(native).sort()).toEqual(['Attempt', 'AttemptOutcome', 'ConnInfo', 'Err', 'Event', 'Head', 'Tls', 'Tunnel'])
+    expect(Object.keys(native).sort()).toEqual(TABLES)
   })
 
   it('slot counts match what the addon sends', async () => {
     // An error tuple from a real refusal: a destroyed connection's request() answers synchronously.
     const { Executor, kOnEvent } = require('../dist/cjs/executor.js')
     const events: number[] = []
-    const owner = { [kOnEvent]: (kind: number) => events.push(kind) }
+    const owner = { [kOnEvent]: (meta: Float64Array, at: number) => events.push(meta[at + native.Slot.Kind]!) }
     const conn = new binding.Connection(new Executor().native, owner, {})
     conn.destroy()
     const err = conn.request(1, 'GET\0/', undefined, 0, 0, 0, false)

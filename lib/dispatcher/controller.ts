@@ -9,7 +9,8 @@
  * @internal
  */
 import { Exchange, type InformationalResponse } from '../exchange.js'
-import { Head, type NativeHead } from '../protocol.js'
+import { HyperError } from '../errors.js'
+import type { ResponseHead } from '../protocol.js'
 import { headersObject, latin1Pairs, rawBuffers } from './convert.js'
 import { invalidArgument, requestAborted, toUndiciError } from './undici.js'
 import { traceError } from '../diagnostics.js'
@@ -80,6 +81,8 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
   #rawHeaders: Buffer[] | null = null
   #waiters: (() => void)[] | null = null
   rawTrailers: Buffer[] | null = null
+  /** undici's `maxHeaderSize`: response header bytes (names and values) at or above it fail the request. */
+  maxHeaderSize = 0
 
   constructor (owner: ControllerOwner, handler: DispatchHandler) {
     super()
@@ -143,15 +146,20 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
 
   // ---- the exchange core's callbacks ----
 
-  override onHead (head: NativeHead): void {
+  override onHead (head: ResponseHead): void {
     if (this.#finished) return
-    this.#joined = head[Head.RawHeaders]
+    if (this.maxHeaderSize > 0 && head.rawHeaders.length >= this.maxHeaderSize && headerBytes(head.rawHeaders) >= this.maxHeaderSize) {
+      // As undici's parser does (it counts names and values): the head is too big.
+      this.failHandler(toUndiciError(new HyperError('ERR_HEADERS_OVERFLOW', `the response headers reach maxHeaderSize (${this.maxHeaderSize} bytes)`)))
+      return
+    }
+    this.#joined = head.rawHeaders
     let go = true
-    if (!this.#call(() => { go = this.handlerHeaders(head[Head.Status], head[Head.Reason], head[Head.RawHeaders]) })) return
+    if (!this.#call(() => { go = this.handlerHeaders(head.status, head.reason, head.rawHeaders) })) return
     if (!go) this.pause()
-    const body = head[Head.Body]
+    const body = head.body
     if (body !== null) this.#deliver(body)
-    if (head[Head.Ended]) this.#end()
+    if (head.ended) this.#end()
     else if (!this.#paused && !this.#finished) this.read()
   }
 
@@ -307,6 +315,13 @@ export class ModernController extends DispatchExchange {
     if (typeof this.handler.onResponseError !== 'function') throw invalidArgument('invalid onError method')
     this.handler.onResponseError(this, err)
   }
+}
+
+/** The bytes of the names and values in a NUL-joined header list. */
+function headerBytes (joined: string): number {
+  let separators = 0
+  for (let i = joined.indexOf('\0'); i !== -1; i = joined.indexOf('\0', i + 1)) separators++
+  return joined.length - separators
 }
 
 function headersFromList (raw: readonly string[]): Record<string, string | string[]> {

@@ -8,11 +8,15 @@ import type { RequestBody } from '../exchange.js'
 import { TOKEN, hasHeader } from '../validate.js'
 import { invalidArgument, loadUndici, notSupported } from './undici.js'
 
+// undici's isValidHeaderValue: HTAB, visible ASCII and obs-text; no CR, LF, NUL or other controls.
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
+
 function headerValue (name: string, v: unknown): string {
   if (v === null) return ''
-  if (typeof v === 'string') return v
   if (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol') throw invalidArgument(`invalid ${name} header`)
-  return `${v as string | number | boolean | bigint}`
+  const s = typeof v === 'string' ? v : `${v as string | number | boolean | bigint}`
+  if (INVALID_VALUE.test(s)) throw invalidArgument(`invalid ${name} header`)
+  return s
 }
 
 /** undici's header forms (object, flat array, iterable of pairs; also an array of pairs) to a flat list, with undici's rules. */
@@ -93,25 +97,58 @@ export function toBody (body: unknown, headers: string[]): RequestBody | undefin
     return new Readable({ objectMode: false }).wrap(body)
   }
   if (isFormDataLike(body)) {
-    // Encode as multipart/form-data the way fetch does. A FormData made by the undici package
-    // must be encoded by that copy's Response: Node's built-in one (a different undici copy)
-    // brand-checks it and would send "[object FormData]" (seen on Node 24).
-    let ResponseCtor: typeof Response = Response
-    if (typeof FormData === 'undefined' || !(body instanceof FormData)) {
-      const U = loadUndici()
-      if (U?.FormData && U.Response && body instanceof U.FormData) ResponseCtor = U.Response
-    }
-    const encoded = new ResponseCtor(body as FormData)
-    if (!hasHeader(headers, 'content-type')) headers.push('content-type', encoded.headers.get('content-type')!)
-    return encoded.body as unknown as ReadableStream<Uint8Array>
+    const form = encodeFormData(body as FormData)
+    if (!hasHeader(headers, 'content-type')) headers.push('content-type', form.type)
+    if (form.length >= 0 && !hasHeader(headers, 'content-length')) headers.push('content-length', String(form.length))
+    return form.parts
   }
   if (isBlobLike(body)) {
     if (!hasHeader(headers, 'content-length')) headers.push('content-length', String(body.size))
-    if (body.type && !hasHeader(headers, 'content-type')) headers.push('content-type', body.type)
+    if (body.type && !hasHeader(headers, 'content-type')) headers.push('content-type', headerValue('content-type', body.type))
     return body.stream() as unknown as ReadableStream<Uint8Array>
   }
   if (typeof body === 'object' && (Symbol.asyncIterator in body || Symbol.iterator in body)) return body as AsyncIterable<Uint8Array>
   throw invalidArgument('body must be a string, a Buffer, a Readable stream, an iterable, or an async iterable')
+}
+
+const formdataEscape = (str: string): string => str.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22')
+const normalizeLinefeeds = (value: string): string => value.replace(/\r?\n|\r/g, '\r\n')
+
+/**
+ * multipart/form-data as fetch (undici's extractBody) encodes it, with its length known up front
+ * (-1 when a part's size is unknown), so it goes out with a Content-Length rather than chunked.
+ */
+function encodeFormData (form: FormData): { type: string, length: number, parts: AsyncIterable<Uint8Array> } {
+  const boundary = `----formdata-undici-0${`${Math.floor(Math.random() * 1e11)}`.padStart(11, '0')}`
+  const prefix = `--${boundary}\r\nContent-Disposition: form-data`
+  const crlf = new Uint8Array([13, 10])
+  const parts: (Uint8Array | Blob)[] = []
+  let length = 0
+  let unknown = false
+  for (const [name, value] of form as unknown as Iterable<[string, string | File]>) {
+    if (typeof value === 'string') {
+      const chunk = Buffer.from(`${prefix}; name="${formdataEscape(normalizeLinefeeds(name))}"\r\n\r\n${normalizeLinefeeds(value)}\r\n`)
+      parts.push(chunk)
+      length += chunk.byteLength
+    } else {
+      const chunk = Buffer.from(`${prefix}; name="${formdataEscape(normalizeLinefeeds(name))}"` +
+        (value.name ? `; filename="${formdataEscape(value.name)}"` : '') + '\r\n' +
+        `Content-Type: ${value.type || 'application/octet-stream'}\r\n\r\n`)
+      parts.push(chunk, value, crlf)
+      if (typeof value.size === 'number') length += chunk.byteLength + value.size + crlf.byteLength
+      else unknown = true
+    }
+  }
+  const end = Buffer.from(`--${boundary}--\r\n`)
+  parts.push(end)
+  length += end.byteLength
+  async function * stream (): AsyncIterable<Uint8Array> {
+    for (const part of parts) {
+      if (part instanceof Uint8Array) yield part
+      else yield * (part.stream() as unknown as AsyncIterable<Uint8Array>)
+    }
+  }
+  return { type: `multipart/form-data; boundary=${boundary}`, length: unknown ? -1 : length, parts: stream() }
 }
 
 /**

@@ -9,6 +9,7 @@
  * when you call the `request`/`stream`/`pipeline` convenience methods.
  */
 import { EventEmitter } from 'node:events'
+import * as http from 'node:http'
 import * as querystring from 'node:querystring'
 import { Agent, type AgentOptions } from '../agent.js'
 import type { PoolStats } from '../pool.js'
@@ -26,6 +27,12 @@ export type { DispatchController, DispatchHandler } from './controller.js'
 
 /** Options of {@link HyperDispatcher}: those of {@link Agent} (and so of `Pool`), or an Agent to use. */
 export interface HyperDispatcherOptions extends AgentOptions {
+  /**
+   * Response header bytes (names and values) at which a request fails with undici's
+   * `HeadersOverflowError`, as undici's own client does (default `http.maxHeaderSize`, 16 KiB
+   * unless Node was started with `--max-http-header-size`). hyper's own limits still apply above it.
+   */
+  maxHeaderSize?: number
   /**
    * Retries of an idempotent request that failed after it was (partly) sent: **default 0** here
    * (undici's Client does not retry; its `retry` interceptor does, and would multiply with these).
@@ -92,10 +99,15 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
   private _closed = false
   private _destroyed = false
   private _closing: Promise<void> | null = null
+  readonly #maxHeaderSize: number
 
   constructor (options: HyperDispatcherOptions = {}) {
     super()
-    const { agent, ...rest } = options
+    const { agent, maxHeaderSize, ...rest } = options
+    if (maxHeaderSize !== undefined && (typeof maxHeaderSize !== 'number' || !Number.isInteger(maxHeaderSize) || maxHeaderSize < 1)) {
+      throw invalidArgument('invalid maxHeaderSize')
+    }
+    this.#maxHeaderSize = maxHeaderSize ?? http.maxHeaderSize
     const agentOptions: Record<string, unknown> = { ...rest }
     for (const k of CONNECT_KEYS) delete agentOptions[k]
     applyConnect(options as unknown as Record<string, unknown>, agentOptions)
@@ -144,12 +156,14 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     try {
       origin = this.#prepare(controller, opts)
     } catch (err) {
-      // Invalid options reach the handler's error callback, as in undici.
+      // Invalid options reach the handler's error callback, as in undici. true: nothing to wait
+      // for (false would tell the caller to wait for a 'drain'), as undici 8 returns.
       if (modern && typeof handler.onResponseError !== 'function') throw err
       controller.failHandler(err)
-      return false
+      return true
     }
     controller.wantInformational = typeof handler.onHeaders === 'function' || typeof handler.onResponseStart === 'function'
+    controller.maxHeaderSize = this.#maxHeaderSize
     this.started(controller)
     // false: the origin's pool is saturated ('drain' follows), as undici's dispatch says.
     if (controller.begin()) return this.agent[kSend](origin, controller, opts.servername as string | undefined ?? undefined)
@@ -191,7 +205,7 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
       } else {
         handler.onError!(err as Error)
       }
-      return false
+      return true
     }
   }
 

@@ -9,14 +9,16 @@ import { HyperError, InvalidArgumentError as HyperInvalidArgumentError } from '.
 export type UndiciModule = any
 
 let undiciModule: UndiciModule | null | undefined
+let loadError: unknown
 
-/** The `undici` package if it can be loaded (once; `null` when it is not installed). */
+/** The `undici` package if it can be loaded (once; `null` when it is not installed or does not load). */
 export function loadUndici (): UndiciModule | null {
   if (undiciModule === undefined) {
     try {
       undiciModule = require('undici') as UndiciModule
-    } catch {
+    } catch (err) {
       undiciModule = null
+      loadError = err
     }
   }
   return undiciModule
@@ -24,8 +26,12 @@ export function loadUndici (): UndiciModule | null {
 
 export function undiciOrThrow (what: string): UndiciModule {
   const u = loadUndici()
-  if (!u) throw new HyperError('ERR_UNDICI_MISSING', `${what} needs the undici package (npm install undici)`)
-  return u
+  if (u) return u
+  // Installed but failing to load (undici 8 on Node 20 throws at require time) is not "missing".
+  const missing = (loadError as { code?: string })?.code === 'MODULE_NOT_FOUND' && String((loadError as Error).message).includes("'undici'")
+  throw new HyperError('ERR_UNDICI_MISSING', missing
+    ? `${what} needs the undici package (npm install undici)`
+    : `${what} needs the undici package, which failed to load: ${(loadError as Error)?.message ?? String(loadError)}`, { cause: loadError })
 }
 
 function withCause<E extends Error> (err: E, cause: unknown): E {
@@ -49,6 +55,7 @@ export function toUndiciError (err: unknown): Error {
     case 'ERR_CLOSED': return withCause(new E.ClientClosedError(), err)
     case 'ERR_DESTROYED': return err.cause instanceof Error ? err.cause : withCause(new E.ClientDestroyedError(), err)
     case 'ERR_MAX_ORIGINS': return E.MaxOriginsReachedError ? withCause(new E.MaxOriginsReachedError(), err) : err
+    case 'ERR_HEADERS_OVERFLOW': return withCause(new E.HeadersOverflowError(), err)
     case 'ERR_HTTP_CONTENT_LENGTH_MISMATCH': return withCause(new E.RequestContentLengthMismatchError(), err)
     // The server closed the connection before a complete response (hyper: unexpected EOF, or
     // a body cut short): undici reports this as a SocketError ('other side closed').

@@ -24,6 +24,7 @@ void* Tag(TaskKind kind, uint64_t id) {
 }
 
 constexpr int kTaskBudgetPerDrive = 64;
+constexpr uint64_t kProbeAfterIdleMs = 100;
 
 // hyper's only way of saying "this connection takes no more requests" (GOAWAY, its connection
 // task ended): a send resolves to a canceled error before anything of it was written.
@@ -115,6 +116,7 @@ void Connection::Enqueue(std::unique_ptr<Exchange> ex, std::unique_ptr<UploadCel
   uint64_t id = ex->id;
   ex->upload = upload.get();
   exchanges_[id] = std::move(ex);
+  ++live_;
   queue_.push_back(id);
   if (upload) uploads_.push_back(std::move(upload));
   UpdateBusy();
@@ -152,6 +154,7 @@ bool Connection::Abort(uint64_t id) {
     // cell) is freed without hyper ever polling it, so the cell can go too.
     queue_.erase(std::remove(queue_.begin(), queue_.end(), id), queue_.end());
     UploadCell* cell = ex->upload;
+    --live_;
     exchanges_.erase(id);
     if (cell) uploads_.remove_if([cell](const std::unique_ptr<UploadCell>& u) { return u.get() == cell; });
     UpdateBusy();
@@ -260,10 +263,12 @@ void Connection::Drive() {
 void Connection::StartPendingWork() {
   bool ready = state_ == State::kReady && client_ && !policy_->stopped();
   if (ready && !queue_.empty() && policy_->CanSend() && policy_->ProbesIdleConnection() && exchanges_done_ > 0 &&
-      Now() != last_done_ms_ && transport_->PeerClosed()) {
+      Now() - last_done_ms_ >= kProbeAfterIdleMs && transport_->PeerClosed()) {
     // A reused keep-alive connection the server has closed while it sat idle (its FIN may not
-    // have reached hyper yet): do not write into it. Skipped when the previous exchange finished
-    // in this same loop turn (back-to-back requests), where it would only cost a syscall.
+    // have reached hyper yet): do not write into it. Servers close idle connections after
+    // seconds, not milliseconds, and a FIN that arrived earlier has been read by hyper's idle
+    // read already (poll reported it): so only a connection idle for a while is probed; for
+    // busy ones the syscall (an EAGAIN per request) would buy nothing.
     peer_eof_ = true;
     StopSending();
     ready = false;
@@ -294,6 +299,7 @@ void Connection::ArmBodyDeadline(Exchange* ex) {
   if (d.body_timeout && ex->want_read && ex->body_task && !d.response) {
     d.response = Now() + d.body_timeout;
     d.response_is_head = false;
+    Timed(ex);
   }
 }
 
@@ -305,8 +311,12 @@ void Connection::Send(Exchange* ex) {
   if (d.headers_timeout) {
     d.response = Now() + d.headers_timeout;
     d.response_is_head = true;
+    Timed(ex);
   }
-  if (ex->upload && ex->upload->gated()) d.continue_at = Now() + d.continue_wait;
+  if (ex->upload && ex->upload->gated()) {
+    d.continue_at = Now() + d.continue_wait;
+    Timed(ex);
+  }
   policy_->OnSent(ex->id);
   ex->stream_id = policy_->last_stream_id();
   hyper_task* t = hyper_clientconn_send(client_.get(), ex->request.release());
@@ -608,7 +618,7 @@ void Connection::Detach(Exchange* ex) {
   // HTTP/2 drops one stream: freeing its response body sends RST_STREAM(CANCEL); failing its
   // upload resets it. A pending send or body_data task cannot be cancelled: mark the exchange and
   // free what it returns (hyper-c-api.md §2.3).
-  ex->detached = true;
+  MarkDetached(ex);
   ex->deadlines = Deadlines{};
   ex->pending.Clear();
   if (ex->upload) ex->upload->Fail();
@@ -627,18 +637,19 @@ void Connection::RemoveExchange(uint64_t id) {
   // Never free a body that an outstanding body_data task borrows; the task's result frees it
   // (or the executor goes first, in Teardown).
   if (ex->body_task && exec_) {
-    ex->detached = true;
+    MarkDetached(ex);
     return;
   }
+  if (!ex->detached) --live_;
   exchanges_.erase(it);
 }
 
-size_t Connection::LiveExchanges() const {
-  // Abandoned streams wait only for hyper to hand back what it owes; they neither keep the
-  // process alive nor hold up close().
-  size_t n = 0;
-  for (auto& kv : exchanges_) n += kv.second->detached ? 0 : 1;
-  return n;
+// Abandoned streams wait only for hyper to hand back what it owes; they neither keep the process
+// alive nor hold up close(): they stop counting as live.
+void Connection::MarkDetached(Exchange* ex) {
+  if (ex->detached) return;
+  ex->detached = true;
+  --live_;
 }
 
 void Connection::EmitHead(Exchange* ex) {
@@ -721,6 +732,8 @@ void Connection::Teardown(bool silent, const ErrorInfo* why) {
     Emit(protocol::kClosed, 0, why ? std::make_unique<ErrorInfo>(*why) : nullptr);
   }
   exchanges_.clear();
+  live_ = 0;
+  timed_.clear();
   queue_.clear();
   want_read_.clear();
   to_flush_.clear();

@@ -170,7 +170,9 @@ class Connection {
   void Abandon(Exchange* ex, const ErrorInfo* report);
   void Detach(Exchange* ex);
   void RemoveExchange(uint64_t id);
-  size_t LiveExchanges() const;
+  size_t LiveExchanges() const { return live_; }
+  void MarkDetached(Exchange* ex);
+  void Timed(Exchange* ex);
   void EmitHead(Exchange* ex);
   void EmitDrains();
   void SweepUploads();
@@ -211,6 +213,8 @@ class Connection {
   std::deque<uint64_t> queue_;         // waiting for the policy to let them go
   std::vector<uint64_t> want_read_;    // JS asked for more body
   std::vector<uint64_t> to_flush_;     // heads, data and ends to deliver at the end of the drive
+  std::vector<uint64_t> timed_;        // exchanges that armed a deadline (see ArmTimer)
+  size_t live_ = 0;                    // exchanges not detached: JS awaits something of them
   std::list<std::unique_ptr<UploadCell>> uploads_;
 
   SetupInfo setup_;
@@ -234,7 +238,9 @@ class Connection {
 // alive (JS may await it through promises nothing else references: a garbage cycle otherwise).
 class OwnerPin {
  public:
-  explicit OwnerPin(Connection* c) : conn_(c) { conn_->PinOwner(); }
+  explicit OwnerPin(Connection* c) : conn_(c) {
+    if (conn_) conn_->PinOwner();
+  }
   OwnerPin(OwnerPin&& o) noexcept = default;
   OwnerPin& operator=(OwnerPin&& o) noexcept {
     Release();
@@ -243,14 +249,14 @@ class OwnerPin {
   }
   ~OwnerPin() { Release(); }
   Connection* get() const { return conn_.get(); }
-
- private:
   void Release() {
     if (conn_) {
       conn_->UnpinOwner();
       conn_.reset();
     }
   }
+
+ private:
   RefPtr<Connection> conn_;
 };
 

@@ -241,6 +241,13 @@ void Connection::OnReady(int events) {
   Drive();
 }
 
+// The exchange has a deadline armed: ArmTimer looks at it.
+void Connection::Timed(Exchange* ex) {
+  if (ex->timed) return;
+  ex->timed = true;
+  timed_.push_back(ex->id);
+}
+
 uint64_t Connection::Now() {
   uv_loop_t* loop;
   napi_get_uv_event_loop(env_, &loop);
@@ -252,10 +259,19 @@ uint64_t Connection::Now() {
 void Connection::ArmTimer() {
   if (closed() || !timer_hold_) return;
   uint64_t next = connecting() ? connect_deadline_ : 0;
-  for (auto& kv : exchanges_) {
-    uint64_t d = kv.second->deadlines.Next();
-    if (d && (!next || d < next)) next = d;
+  // Only the exchanges that armed a deadline (a queue of thousands costs nothing here).
+  size_t keep = 0;
+  for (uint64_t id : timed_) {
+    Exchange* ex = Find(id);
+    uint64_t d = ex ? ex->deadlines.Next() : 0;
+    if (!d) {
+      if (ex) ex->timed = false;
+      continue;
+    }
+    timed_[keep++] = id;
+    if (!next || d < next) next = d;
   }
+  timed_.resize(keep);
   if (!next) {
     uv_timer_stop(&timer_);
     return;
@@ -299,8 +315,9 @@ void Connection::OnConnectDeadline() {
 
 void Connection::ExpireExchanges(uint64_t now) {
   std::vector<Exchange*> expired;
-  for (auto& kv : exchanges_) {
-    Exchange* ex = kv.second.get();
+  for (uint64_t id : timed_) {
+    Exchange* ex = Find(id);
+    if (!ex) continue;
     Deadlines& d = ex->deadlines;
     if (d.continue_at && d.continue_at <= now) {
       d.continue_at = 0;

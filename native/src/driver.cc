@@ -6,9 +6,18 @@
 
 namespace nodehyper {
 
-Driver::Driver(Addon* addon, napi_env env, napi_value callback, napi_value resource) : addon_(addon), env_(env) {
+Driver::Driver(Addon* addon, napi_env env, napi_value callback, napi_value resource, napi_value meta)
+    : addon_(addon), env_(env) {
   napi_create_reference(env, callback, 1, &callback_);
   napi_create_reference(env, resource, 1, &resource_);
+  napi_create_reference(env, meta, 1, &meta_ref_);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, meta, &type, &length, &data, nullptr, nullptr) == napi_ok && type == napi_float64_array) {
+    meta_ = static_cast<double*>(data);
+    meta_events_ = length / protocol::kSlotSize;
+  }
   napi_value name;
   napi_create_string_utf8(env, "NodeHyperExecutor", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, resource, name, &async_context_);
@@ -28,6 +37,7 @@ Driver::~Driver() {
   if (async_context_) napi_async_destroy(env_, async_context_);
   if (callback_) napi_delete_reference(env_, callback_);
   if (resource_) napi_delete_reference(env_, resource_);
+  if (meta_ref_) napi_delete_reference(env_, meta_ref_);
 }
 
 void Driver::MarkDirty(Connection* c) {
@@ -80,44 +90,39 @@ void Driver::DriveDirty() {
 }
 
 void Driver::DeliverEvents() {
-  if (events_.empty() || delivering_ || shut_down_) return;
+  if (events_.empty() || delivering_ || shut_down_ || meta_events_ == 0) return;
   delivering_ = true;
   std::vector<Event> batch;
   batch.swap(events_);
-  {
-    Napi::Env env(env_);
+  Napi::Env env(env_);
+  size_t next = 0;
+  while (next < batch.size() && !shut_down_) {
     Napi::HandleScope scope(env);
-    napi_value arr;
-    napi_create_array_with_length(env_, batch.size() * 4, &arr);
-    uint32_t i = 0;
-    for (Event& ev : batch) {
-      napi_value kind, id;
-      napi_create_int32(env_, static_cast<int32_t>(ev.kind), &kind);
-      napi_create_double(env_, static_cast<double>(ev.request_id), &id);
-      napi_set_element(env_, arr, i++, kind);
-      napi_set_element(env_, arr, i++, ev.conn.get()->Owner());
-      napi_set_element(env_, arr, i++, id);
-      napi_set_element(env_, arr, i++, EventPayloadToJs(env_, ev));
-    }
-    // The owners are referenced by the array now: their pins (and anything ToJs did not consume)
-    // can go before JS runs.
-    batch.clear();
-    napi_value cb, recv, result;
+    EventBatch out(env_, meta_, meta_events_, &text_);
+    size_t first = next;
+    while (next < batch.size() && !out.full()) out.Add(batch[next++]);
+    // Delivered: release the owners' pins and the references (the objects array holds the
+    // owners now) before JS runs.
+    for (size_t i = first; i < next; ++i) batch[i].conn.Release();
+    napi_value cb, recv, result, argv[3];
+    napi_create_uint32(env_, static_cast<uint32_t>(out.count()), &argv[0]);
+    argv[1] = out.Text();
+    argv[2] = out.objects();
     napi_get_reference_value(env_, callback_, &cb);
     napi_get_reference_value(env_, resource_, &recv);
-    napi_status st = napi_make_callback(env_, async_context_, recv, cb, 1, &arr, &result);
+    napi_status st = napi_make_callback(env_, async_context_, recv, cb, 3, argv, &result);
     if (st != napi_ok) {
       // The JS dispatcher threw: surface it as an uncaught exception, never swallow it. With
       // no exception pending the environment is shutting down (a worker being terminated):
       // there is nobody to tell, stop quietly.
       bool pending = false;
       napi_is_exception_pending(env_, &pending);
-      if (pending) {
-        napi_value exc;
-        if (napi_get_and_clear_last_exception(env_, &exc) == napi_ok) napi_fatal_exception(env_, exc);
-      }
+      if (!pending) break;
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env_, &exc) == napi_ok) napi_fatal_exception(env_, exc);
     }
   }
+  batch.clear();
   delivering_ = false;
   // Events pushed while JS ran (e.g. a synchronous drive) go out on the next turn.
   if (!events_.empty()) ScheduleDelivery();

@@ -15,7 +15,8 @@ class Addon;
 
 class Driver {
  public:
-  Driver(Addon* addon, napi_env env, napi_value callback, napi_value resource);
+  // `meta`: the Float64Array event records are written into (protocol.h), held for the driver's life.
+  Driver(Addon* addon, napi_env env, napi_value callback, napi_value resource, napi_value meta);
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;
 
@@ -54,6 +55,10 @@ class Driver {
   napi_env env_;
   napi_ref callback_ = nullptr;
   napi_ref resource_ = nullptr;
+  napi_ref meta_ref_ = nullptr;
+  double* meta_ = nullptr;       // the shared event records
+  size_t meta_events_ = 0;       // how many records fit
+  std::string text_;             // the batch text, reused
   napi_async_context async_context_ = nullptr;
   uv_loop_t* loop_ = nullptr;
   uv_idle_t idle_;

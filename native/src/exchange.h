@@ -148,6 +148,7 @@ struct Exchange {
   bool discard = false;           // JS dumps the body: read and drop without events
   bool head_emitted = false;
   bool flush_listed = false;      // in Connection::to_flush_
+  bool timed = false;             // in Connection::timed_
   bool aborted = false;           // JS gave up on it: fail silently
   bool detached = false;          // abandoned: free what hyper hands back, emit nothing
   bool want_informational = false;

@@ -1,5 +1,7 @@
 #include "marshal.h"
 
+#include "connection.h"
+
 #include "event.h"
 #include "protocol.h"
 
@@ -45,19 +47,6 @@ napi_value Null(napi_env env) {
 
 void Set(napi_env env, napi_value arr, uint32_t slot, napi_value v) { napi_set_element(env, arr, slot, v); }
 
-// The first four head slots (shared by final and informational heads).
-napi_value HeadStart(napi_env env, const ResponseHead& h, uint32_t size) {
-  napi_value arr;
-  napi_create_array_with_length(env, size, &arr);
-  Set(env, arr, protocol::kHeadStatus, Int(env, h.status));
-  Set(env, arr, protocol::kHeadVersion, Int(env, h.version));
-  Set(env, arr, protocol::kHeadReason, Latin1(env, h.reason));
-  // One latin1 string for every name and value (NUL-joined): one string creation instead of
-  // one per field plus an element store each; JS splits it, or builds Buffers from it, once.
-  Set(env, arr, protocol::kHeadRawHeaders, Latin1(env, h.raw_headers));
-  return arr;
-}
-
 }  // namespace
 
 napi_value ErrorToJs(napi_env env, const ErrorInfo& e) {
@@ -91,21 +80,6 @@ napi_value ChunksToJs(napi_env env, ChunkList& chunks) {
   return v;
 }
 
-napi_value HeadToJs(napi_env env, ResponseHead& h) {
-  napi_value arr = HeadStart(env, h, protocol::kHeadSize);
-  Set(env, arr, protocol::kHeadBody, h.body.empty() ? Null(env) : ChunksToJs(env, h.body));
-  Set(env, arr, protocol::kHeadEnded, Bool(env, h.ended));
-  Set(env, arr, protocol::kHeadKeepAlive, Int(env, h.keep_alive_ms));
-  Set(env, arr, protocol::kHeadClose, Bool(env, h.close));
-  Set(env, arr, protocol::kHeadSentAt, Double(env, h.sent_at));
-  Set(env, arr, protocol::kHeadHeadAt, Double(env, h.head_at));
-  return arr;
-}
-
-napi_value InformationalToJs(napi_env env, const ResponseHead& h) {
-  return HeadStart(env, h, protocol::kHeadInformationalSize);
-}
-
 napi_value SecurityToJs(napi_env env, const Transport::Security& s, bool http2) {
   napi_value arr;
   napi_create_array_with_length(env, protocol::kTlsSize, &arr);
@@ -118,24 +92,80 @@ napi_value SecurityToJs(napi_env env, const Transport::Security& s, bool http2) 
   return arr;
 }
 
-napi_value EventPayloadToJs(napi_env env, Event& ev) {
+EventBatch::EventBatch(napi_env env, double* meta, size_t capacity, std::string* text)
+    : env_(env), meta_(meta), capacity_(capacity), text_(text) {
+  text_->clear();
+  napi_create_array(env, &objects_);
+}
+
+uint32_t EventBatch::AddObject(napi_value v) {
+  napi_set_element(env_, objects_, objects_count_, v);
+  return objects_count_++;
+}
+
+void EventBatch::AddBody(ChunkList& body, double* rec) {
+  if (body.empty()) return;
+  size_t n = body.bytes();
+  if (n <= protocol::kLimitInlineBody) {
+    rec[protocol::kSlotBodyStart] = static_cast<double>(text_->size());
+    rec[protocol::kSlotBodyLength] = static_cast<double>(n);
+    size_t at = text_->size();
+    text_->resize(at + n);
+    body.CopyTo(reinterpret_cast<uint8_t*>(&(*text_)[at]));
+  } else {
+    rec[protocol::kSlotBodyLength] = static_cast<double>(n);
+    rec[protocol::kSlotObject] = AddObject(ChunksToJs(env_, body));
+  }
+}
+
+void EventBatch::Add(Event& ev) {
+  double* rec = meta_ + count_ * protocol::kSlotSize;
+  ++count_;
+  rec[protocol::kSlotKind] = ev.kind;
+  Connection* owner = ev.conn.get();
+  if (owner != last_owner_) {
+    last_owner_ = owner;
+    last_owner_index_ = AddObject(owner->Owner());
+  }
+  rec[protocol::kSlotOwner] = last_owner_index_;
+  rec[protocol::kSlotId] = static_cast<double>(ev.request_id);
+  rec[protocol::kSlotBodyStart] = -1;
+  rec[protocol::kSlotBodyLength] = -1;
+  rec[protocol::kSlotObject] = -1;
   switch (ev.kind) {
     case protocol::kResponse:
-      return HeadToJs(env, *ev.head);
-    case protocol::kInformational:
-      return InformationalToJs(env, *ev.head);
+    case protocol::kInformational: {
+      ResponseHead& h = *ev.head;
+      rec[protocol::kSlotStatus] = h.status;
+      rec[protocol::kSlotVersion] = h.version;
+      rec[protocol::kSlotFlags] = (h.ended ? uint32_t{protocol::kFlagEnded} : 0u) | (h.close ? uint32_t{protocol::kFlagClose} : 0u);
+      rec[protocol::kSlotKeepAlive] = static_cast<double>(h.keep_alive_ms);
+      rec[protocol::kSlotSentAt] = h.sent_at;  // 0 on a 1xx head
+      rec[protocol::kSlotHeadAt] = h.head_at;
+      rec[protocol::kSlotTextStart] = static_cast<double>(text_->size());
+      rec[protocol::kSlotTextLength] = static_cast<double>(h.reason.size() + 1 + h.raw_headers.size());
+      text_->append(h.reason);
+      text_->push_back('\0');
+      text_->append(h.raw_headers);
+      AddBody(h.body, rec);
+      break;
+    }
     case protocol::kData:
-      return ChunksToJs(env, ev.data);
+      AddBody(ev.data, rec);
+      break;
     case protocol::kConnectError:
     case protocol::kRequestError:
     case protocol::kClosed:
-      if (ev.error) return ErrorToJs(env, *ev.error);
+      if (ev.error) rec[protocol::kSlotObject] = AddObject(ErrorToJs(env_, *ev.error));
       break;
     default:
       break;
   }
+}
+
+napi_value EventBatch::Text() {
   napi_value v;
-  napi_get_undefined(env, &v);
+  napi_create_string_latin1(env_, text_->data(), text_->size(), &v);
   return v;
 }
 
@@ -197,8 +227,14 @@ napi_value ProtocolTable(napi_env env) {
   NODE_HYPER_EVENTS(X)
   napi_set_named_property(env, root, "Event", table);
   napi_create_object(env, &table);
-  NODE_HYPER_HEAD(X)
-  napi_set_named_property(env, root, "Head", table);
+  NODE_HYPER_SLOT(X)
+  napi_set_named_property(env, root, "Slot", table);
+  napi_create_object(env, &table);
+  NODE_HYPER_FLAGS(X)
+  napi_set_named_property(env, root, "Flag", table);
+  napi_create_object(env, &table);
+  NODE_HYPER_LIMITS(X)
+  napi_set_named_property(env, root, "Limit", table);
   napi_create_object(env, &table);
   NODE_HYPER_ERR(X)
   napi_set_named_property(env, root, "Err", table);

@@ -1,38 +1,54 @@
-// The wire contract between the addon and lib/: event kinds and the slot of every field in the
-// flat arrays that cross N-API (flat arrays are a measured choice: one allocation, no property
-// lookups). lib/protocol.ts holds the same tables; test/protocol.test.ts compares the two
-// through binding.protocol() (built from the same lists below), so neither side can change alone.
+// The wire contract between the addon and lib/. lib/protocol.ts holds the same tables;
+// test/protocol.test.ts compares the two through binding.protocol() (built from the same lists
+// below), so neither side can change alone.
+//
+// Events reach JS in batches, one call per batch: callback(count, text, objects). Each event is
+// a record of Slot::Size numbers in a Float64Array the Executor shares with the addon (written in
+// place: no N-API call per field); `text` is one latin1 string holding every head (reason, NUL,
+// then names and values joined by NUL) and small body of the batch; `objects` holds what cannot
+// be a number or text: each connection's JS owner (once per batch), error tuples, large bodies.
+// Per response that is about one N-API call instead of a dozen (each ~1,000 instructions).
 #pragma once
 
 #include <cstdint>
 
-// Events delivered to JS as [kind, owner, requestId, payload] quadruples.
-#define NODE_HYPER_EVENTS(X)                                                                  \
-  X(Connected, 1)      /* payload: undefined (TLS details via tlsInfo()) */                  \
-  X(ConnectError, 2)   /* payload: Err tuple */                                               \
-  X(Response, 3)       /* payload: Head tuple */                                              \
-  X(Data, 4)           /* payload: Buffer (the chunks of one drive, coalesced) */             \
-  X(End, 5)            /* payload: undefined */                                               \
-  X(RequestError, 6)   /* payload: Err tuple */                                               \
-  X(Closed, 7)         /* payload: Err tuple, or undefined for a clean close */               \
-  X(Drain, 8)          /* payload: undefined (the upload queue fell below its low mark) */    \
-  X(Informational, 9)  /* payload: Head tuple, the first InformationalSize slots */           \
-  X(Draining, 10)      /* payload: undefined (no new requests on this connection: GOAWAY) */
+#define NODE_HYPER_EVENTS(X)                                                                    \
+  X(Connected, 1)      /* (TLS details via tlsInfo()) */                                        \
+  X(ConnectError, 2)   /* Object: Err tuple */                                                  \
+  X(Response, 3)       /* Status, Version, Flags, KeepAlive, Text (reason NUL headers), Body */ \
+  X(Data, 4)           /* Body (the chunks of one drive, coalesced) */                          \
+  X(End, 5)                                                                                     \
+  X(RequestError, 6)   /* Object: Err tuple */                                                  \
+  X(Closed, 7)         /* Object: Err tuple, or -1 for a clean close */                         \
+  X(Drain, 8)          /* the upload queue fell below its low mark */                           \
+  X(Informational, 9)  /* Status, Version, Text: a 1xx head */                                  \
+  X(Draining, 10)      /* no new requests on this connection (GOAWAY) */
 
-// Response head tuple.
-#define NODE_HYPER_HEAD(X)                                                                      \
-  X(Status, 0)                                                                                  \
-  X(Version, 1)     /* 10, 11, 20 (hyper's HYPER_HTTP_VERSION_*) */                             \
-  X(Reason, 2)      /* latin1 */                                                                \
-  X(RawHeaders, 3)  /* names and values in wire order, joined by NUL (never valid in a field) */ \
-  X(Body, 4)        /* Buffer: body bytes that arrived with the head, or null */                \
-  X(Ended, 5)       /* the body ended with the head (the exchange is over) */                   \
-  X(KeepAlive, 6)   /* ms from `Keep-Alive: timeout=N`, -1 when absent */                        \
-  X(Close, 7)       /* `Connection: close`: the connection will not be reused */                \
-  X(SentAt, 8)      /* ms, uv_hrtime clock: the request was handed to hyper to write */         \
-  X(HeadAt, 9)      /* ms, uv_hrtime clock: hyper parsed the response head */                   \
-  X(Size, 10)                                                                                   \
-  X(InformationalSize, 4)  /* 1xx heads carry the first four slots only */
+// One event record in the shared Float64Array.
+#define NODE_HYPER_SLOT(X)                                                                       \
+  X(Kind, 0)        /* an Event */                                                               \
+  X(Owner, 1)       /* index in `objects` of the connection's JS owner */                        \
+  X(Id, 2)          /* the request's id (0 for connection events) */                             \
+  X(Status, 3)                                                                                   \
+  X(Version, 4)     /* 10, 11, 20 (hyper's HYPER_HTTP_VERSION_*) */                              \
+  X(Flags, 5)       /* Flag bits */                                                              \
+  X(KeepAlive, 6)   /* ms from `Keep-Alive: timeout=N`, -1 when absent */                         \
+  X(TextStart, 7)   /* the head in `text`: reason, NUL, names and values joined by NUL */        \
+  X(TextLength, 8)                                                                               \
+  X(BodyStart, 9)   /* body bytes in `text` (latin1, one char per byte), or -1: see Object */    \
+  X(BodyLength, 10) /* -1: no body */                                                            \
+  X(Object, 11)     /* index in `objects` of an Err tuple or a large body Buffer, or -1 */       \
+  X(SentAt, 12)     /* Response: ms, uv_hrtime clock: the request was handed to hyper to write */ \
+  X(HeadAt, 13)     /* Response: ms, uv_hrtime clock: hyper parsed the response head */        \
+  X(Size, 14)
+
+#define NODE_HYPER_FLAGS(X)                                                        \
+  X(Ended, 1)  /* the body ended with the head (the exchange is over) */           \
+  X(Close, 2)  /* `Connection: close`: the connection will not be reused */
+
+#define NODE_HYPER_LIMITS(X)                                                                    \
+  X(InlineBody, 4096)  /* bodies up to this travel in `text` (JS copies them into its Buffer   \
+                          pool, cheaper than a new ArrayBuffer each); larger ones as Buffers */
 
 // Error tuple (native ErrorInfo): every error the addon reports has this shape.
 #define NODE_HYPER_ERR(X)                                                                        \
@@ -102,9 +118,19 @@ enum Event : int32_t {
   NODE_HYPER_EVENTS(X)
 #undef X
 };
-enum Head : uint32_t {
-#define X(name, value) kHead##name = value,
-  NODE_HYPER_HEAD(X)
+enum Slot : uint32_t {
+#define X(name, value) kSlot##name = value,
+  NODE_HYPER_SLOT(X)
+#undef X
+};
+enum Flag : uint32_t {
+#define X(name, value) kFlag##name = value,
+  NODE_HYPER_FLAGS(X)
+#undef X
+};
+enum Limit : uint32_t {
+#define X(name, value) kLimit##name = value,
+  NODE_HYPER_LIMITS(X)
 #undef X
 };
 enum Err : uint32_t {

@@ -113,13 +113,15 @@ Napi::Function ExecutorWrap::Define(Napi::Env env) {
 
 ExecutorWrap::ExecutorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ExecutorWrap>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsFunction()) {
-    ThrowType(env, "Executor(onEvents): onEvents must be a function");
+  if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[1].As<Napi::TypedArray>().ElementLength() < protocol::kSlotSize) {
+    ThrowType(env, "Executor(onEvents, records): onEvents must be a function, records a Float64Array");
     return;
   }
   Addon* addon = env.GetInstanceData<Addon>();
   Napi::Object resource = Napi::Object::New(env);
-  driver_ = RefPtr<Driver>(new Driver(addon, env, info[0], resource));
+  driver_ = RefPtr<Driver>(new Driver(addon, env, info[0], resource, info[1]));
   napi_type_tag_object(env, info.This(), &kExecutorTag);
 }
 
