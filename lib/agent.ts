@@ -73,6 +73,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (socketPath !== undefined && (typeof socketPath !== 'string' || socketPath.length === 0)) {
       throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'socketPath', 'socketPath must be a non-empty string')
     }
+    if (servername !== undefined && (typeof servername !== 'string' || servername.length === 0)) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'servername', 'servername must be a non-empty string')
+    }
     const plain = socketPath === undefined && servername === undefined
     const given = typeof origin === 'string' && plain ? this.#aliases.get(origin) : undefined
     if (given) return given
@@ -207,14 +210,14 @@ export class Agent extends EventEmitter<AgentEvents> {
    * @internal Schedules a prepared exchange on `origin`'s pool (the one for `servername` when
    * given). false: that pool is saturated ('drain' follows).
    */
-  [kDispatch] (origin: string | URL, ex: Exchange, servername?: string): boolean {
+  [kDispatch] (origin: string | URL, ex: Exchange, servername?: string | null): boolean {
     if (this.#closed) {
       ex.fail(new ConnectionClosedError('ERR_CLOSED', 'the agent is closed'))
       return true
     }
     let pool: Pool
     try {
-      pool = servername === undefined ? this.pool(origin) : this.#pool(origin, undefined, servername)
+      pool = servername == null ? this.pool(origin) : this.#pool(origin, undefined, servername)
     } catch (err) {
       ex.fail(err as Error)
       return true

@@ -785,6 +785,18 @@ describe('HyperDispatcher specifics', () => {
     await d.close()
   })
 
+  it('servername: an invalid one fails the request through its handler (InvalidArgumentError)', async () => {
+    const d = new HyperDispatcher()
+    try {
+      for (const servername of [42, '']) {
+        const err = await undici.request(`https://127.0.0.1:${srv.port}/`, { dispatcher: d as unknown as AnyDispatcher, servername } as never).then(() => null, (e: Error) => e)
+        expect(err).toBeInstanceOf(undici.errors.InvalidArgumentError)
+      }
+    } finally {
+      await d.close()
+    }
+  })
+
   it('retries: opting in to the pool\'s own retry (retries: 1) doubles what the server sees under a retry interceptor', async () => {
     const d = new HyperDispatcher({ retries: 1 })
     try {

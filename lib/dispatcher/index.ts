@@ -166,7 +166,8 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     controller.maxHeaderSize = this.#maxHeaderSize
     this.started(controller)
     // false: the origin's pool is saturated ('drain' follows), as undici's dispatch says.
-    if (controller.begin()) return this.agent[kSend](origin, controller, opts.servername as string | undefined ?? undefined)
+    // `servername` (checked where it is used: an invalid one fails the request through its handler).
+    if (controller.begin()) return this.agent[kSend](origin, controller, opts.servername as string | null | undefined)
     return true
   }
 
@@ -215,9 +216,6 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     const { origin, method } = common
     let path = common.path
     if (opts.reset != null && typeof opts.reset !== 'boolean') throw invalidArgument('invalid reset')
-    // The TLS name for an https: origin (undici's dns interceptor rewrites the origin to an IP
-    // and passes the name here): requests with their own name get a pool of their own.
-    if (opts.servername != null && (typeof opts.servername !== 'string' || opts.servername === '')) throw invalidArgument('invalid servername')
     if (opts.expectContinue != null && typeof opts.expectContinue !== 'boolean') throw invalidArgument('invalid expectContinue')
     try {
       path = validatePath(path)
