@@ -15,6 +15,7 @@
         "native/src/driver.cc",
         "native/src/exchange.cc",
         "native/src/marshal.cc",
+        "native/src/raw_head.cc",
         "native/src/tls.cc",
         "native/src/transport.cc",
         "native/src/tunnel.cc",

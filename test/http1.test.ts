@@ -189,6 +189,95 @@ describe('bodies, byte for byte', () => {
 })
 
 describe('response heads', () => {
+  // HTTP/1 names and values come from the head as recorded on the wire (native/src/raw_head.h),
+  // checked against hyper's parse; these pin that path byte for byte.
+  const exact = async (bytes: string, opts: { bytewise?: boolean, onInformational?: (r: any) => void } = {}) => {
+    const raw = await rawServer(async (s) => {
+      s.setNoDelay(true)
+      if (!opts.bytewise) return s.write(Buffer.from(bytes, 'latin1'))
+      for (const b of Buffer.from(bytes, 'latin1')) {
+        s.write(Buffer.from([b]))
+        await new Promise((resolve) => setTimeout(resolve, 1))
+      }
+    })
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port })
+    const res = await conn.request({ onInformational: opts.onInformational })
+    const body = await res.body.text()
+    conn.destroy()
+    await raw.close()
+    return { res, body }
+  }
+  const interleaved = 'HTTP/1.1 200 OK\r\nX-CamelCase: a\r\nset-cookie: x=1\r\nX-Other: b\r\nSet-Cookie: y=2\r\nx-other: c\r\nContent-Length: 2\r\n\r\nok'
+  const interleavedRaw = ['X-CamelCase', 'a', 'set-cookie', 'x=1', 'X-Other', 'b', 'Set-Cookie', 'y=2', 'x-other', 'c', 'Content-Length', '2']
+
+  it('a head that arrives one byte per read keeps wire case and order', async () => {
+    const { res, body } = await exact(interleaved, { bytewise: true })
+    expect(res.rawHeaders).toEqual(interleavedRaw)
+    expect(body).toBe('ok')
+  })
+
+  it('LF line endings, whitespace around values, empty values, leading empty lines', async () => {
+    const { res } = await exact('\r\n\r\nHTTP/1.1 200 Fine\nX-Pad: \t spaced  value \t\nX-Empty:\nx-empty2:  \r\nContent-Length: 0\n\n')
+    expect(res.statusText).toBe('Fine')
+    expect(res.rawHeaders).toEqual(['X-Pad', 'spaced  value', 'X-Empty', '', 'x-empty2', '', 'Content-Length', '0'])
+  })
+
+  it('a latin1 reason phrase and latin1 values are kept', async () => {
+    const { res } = await exact('HTTP/1.1 200 Caf\xe9 ok\r\nX-Caf\u00e9: cr\xe8me\r\nContent-Length: 0\r\n\r\n'.replace('X-Caf\u00e9', 'X-Cafe'))
+    expect(res.statusText).toBe('Caf\u00e9 ok')
+    expect(res.rawHeaders).toEqual(['X-Cafe', 'cr\u00e8me', 'Content-Length', '0'])
+  })
+
+  it('1xx heads before the final one: each keeps its own names, with or without onInformational', async () => {
+    const bytes = 'HTTP/1.1 103 Early Hints\r\nLINK: </a.css>; rel=preload\r\nLink: </b.js>; rel=preload\r\n\r\n' +
+      'HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 0\r\n\r\n'
+    const infos: { status: number, raw: string[] }[] = []
+    const { res } = await exact(bytes, { onInformational: (r) => infos.push({ status: r.status, raw: r.rawHeaders }) })
+    expect(infos).toEqual([
+      { status: 103, raw: ['LINK', '</a.css>; rel=preload', 'Link', '</b.js>; rel=preload'] },
+      { status: 102, raw: [] },
+    ])
+    expect(res.rawHeaders).toEqual(['X-Final', 'yes', 'Content-Length', '0'])
+    const plain = await exact(bytes)
+    expect(plain.res.rawHeaders).toEqual(['X-Final', 'yes', 'Content-Length', '0'])
+  })
+
+  it('the same names as node:http for the same bytes', async () => {
+    const bytes = 'HTTP/1.1 201 Created Here\r\nServer: x\r\nSET-COOKIE: a=1\r\nVary: A\r\nset-Cookie: b=2\r\nvary: B\r\nX-Tab:\tv\t\r\nContent-Length: 3\r\n\r\nabc'
+    const raw = await rawServer((s) => s.write(bytes))
+    const viaNode = await new Promise<{ raw: string[], message: string }>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: raw.port, agent: false }, (r) => { r.resume(); resolve({ raw: r.rawHeaders, message: r.statusMessage! }) }).on('error', reject)
+    })
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port })
+    const res = await conn.request()
+    expect(res.rawHeaders).toEqual(viaNode.raw)
+    expect(res.statusText).toBe(viaNode.message)
+    await res.body.dump()
+    conn.destroy()
+    await raw.close()
+  })
+
+  it('responses on one keep-alive connection each get their own head', async () => {
+    let n = 0
+    const raw = await rawServer((s) => { n++; s.write(`HTTP/1.1 200 OK\r\nX-Seq-${n}: ${n}\r\nContent-Length: 1\r\n\r\n${n}`) })
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port })
+    for (let i = 1; i <= 3; i++) {
+      const res = await conn.request()
+      expect(res.rawHeaders).toEqual([`X-Seq-${i}`, String(i), 'Content-Length', '1'])
+      expect(await res.body.text()).toBe(String(i))
+    }
+    await conn.close()
+    await raw.close()
+  })
+
+  it('a head too long to record still gives every value (names from hyper, lowercase)', async () => {
+    const big = 'v'.repeat(300 * 1024)
+    const { res } = await exact(`HTTP/1.1 200 OK\r\nX-Big: ${big}\r\nX-Small: s\r\nContent-Length: 0\r\n\r\n`)
+    expect(res.headers['x-big']).toBe(big)
+    expect(res.headers['x-small']).toBe('s')
+    expect(res.rawHeaders.filter((_: string, i: number) => i % 2 === 0)).toEqual(['x-big', 'x-small', 'content-length'])
+  })
+
   it('rawHeaders keep wire case and order; headers follow Node rules', async () => {
     const raw = await rawServer((s) => s.write(
       'HTTP/1.1 200 OK\r\nX-CamelCase: a\r\nset-cookie: x=1\r\nX-Other: b\r\nSet-Cookie: y=2\r\nx-other: c\r\nContent-Type: text/plain\r\ncontent-type: text/html\r\nContent-Length: 2\r\n\r\nok'))

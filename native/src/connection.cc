@@ -90,8 +90,12 @@ void Connection::StartHandshake() {
   hyper_io_set_read(io, OnIoRead);
   hyper_io_set_write(io, OnIoWrite);
   hyper_clientconn_options* o = hyper_clientconn_options_new();
-  hyper_clientconn_options_set_preserve_header_case(o, opts_.preserve_header_case ? 1 : 0);
-  hyper_clientconn_options_set_preserve_header_order(o, opts_.preserve_header_order ? 1 : 0);
+  // HTTP/1 response names in wire case and order come from the recorded head (raw_head.h),
+  // much cheaper than hyper's per-response maps; hyper's options stay for the other cases
+  // (HTTP/2 has neither; obs-fold lines are hyper's to unfold).
+  wire_heads_ = !policy_->http2() && opts_.preserve_header_case && opts_.preserve_header_order && !opts_.allow_multiline_headers;
+  hyper_clientconn_options_set_preserve_header_case(o, opts_.preserve_header_case && !wire_heads_ ? 1 : 0);
+  hyper_clientconn_options_set_preserve_header_order(o, opts_.preserve_header_order && !wire_heads_ ? 1 : 0);
   hyper_clientconn_options_http1_allow_multiline_headers(o, opts_.allow_multiline_headers ? 1 : 0);
   hyper_clientconn_options_exec(o, exec_.get());
   if (policy_->http2()) hyper_clientconn_options_http2(o, 1);
@@ -446,10 +450,13 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
     ex->deadlines.continue_at = 0;
     ex->upload->Open();
   }
-  ex->head = CopyHead(resp);
+  std::string raw;
+  bool have_raw = policy_->TakeRawHead(status, &raw);
+  ex->head = CopyHead(resp, have_raw && wire_heads_ ? &raw : nullptr);
   ex->head->sent_at = ex->sent_at;
   ex->head->head_at = HrMs();
-  if (ex->head->reason.empty()) policy_->TakeRawReason(ex->head->status, &ex->head->reason);
+  // httparse drops a reason phrase with obs-text; node:http keeps it (latin1).
+  if (have_raw && ex->head->reason.empty()) ObsTextReason(raw, &ex->head->reason);
   ex->body.reset(hyper_response_body(resp));
   ListForFlush(ex);
   // Read ahead: a small response then reaches JS in one crossing (head + body + end).

@@ -197,6 +197,7 @@ class Connection {
   Transport* transport_ = nullptr;                  // the top layer: what hyper reads and writes
   Transport::Security security_;
   std::unique_ptr<SendPolicy> policy_;
+  bool wire_heads_ = false;  // HTTP/1 header names and values from the recorded head (raw_head.h)
   uv_poll_t poll_;
   uv_timer_t timer_;
   RefPtr<Connection> poll_hold_;   // the open poll handle keeps the connection alive

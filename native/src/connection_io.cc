@@ -446,7 +446,9 @@ void Connection::OnInformational(void* userdata, hyper_response* resp) noexcept 
   }
   if (ex->want_informational) {
     Event ev{protocol::kInformational, c, ex->id};
-    ev.head = CopyHead(resp);
+    std::string raw;
+    bool have_raw = c->policy_->TakeRawHead(hyper_response_status(resp), &raw);
+    ev.head = CopyHead(resp, have_raw && c->wire_heads_ ? &raw : nullptr);
     if (c->wrap_) c->driver_->Push(std::move(ev));
   }
 }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "connection.h"
+#include "raw_head.h"
 
 namespace nodehyper {
 
@@ -128,41 +129,6 @@ hyper_request* BuildRequest(const std::string& head, ErrorInfo* err) {
 
 namespace {
 
-bool EqualsIgnoreCase(const uint8_t* a, size_t n, const char* lower) {
-  for (size_t i = 0; i < n; ++i) {
-    if (!lower[i] || std::tolower(a[i]) != lower[i]) return false;
-  }
-  return lower[n] == '\0';
-}
-
-// Keep-Alive: timeout=N (seconds) -> ms; -1 when there is none.
-int64_t KeepAliveTimeout(const uint8_t* v, size_t n) {
-  static const char kKey[] = "timeout=";
-  for (size_t i = 0; i + 8 <= n; ++i) {
-    size_t k = 0;
-    while (k < 8 && std::tolower(v[i + k]) == kKey[k]) ++k;
-    if (k < 8) continue;
-    int64_t secs = 0;
-    size_t j = i + 8;
-    if (j >= n || !std::isdigit(v[j])) return -1;
-    for (; j < n && std::isdigit(v[j]) && secs < 1000000000; ++j) secs = secs * 10 + (v[j] - '0');
-    return secs * 1000;
-  }
-  return -1;
-}
-
-// Connection: close (a token in the comma-separated list).
-bool HasCloseToken(const uint8_t* v, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) ++i;
-    size_t start = i;
-    while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t') ++i;
-    if (EqualsIgnoreCase(v + start, i - start, "close")) return true;
-  }
-  return false;
-}
-
 int CollectHeader(void* ud, const uint8_t* name, size_t name_len, const uint8_t* value, size_t value_len) noexcept {
   auto* head = static_cast<ResponseHead*>(ud);
   std::string& out = head->raw_headers;
@@ -172,25 +138,41 @@ int CollectHeader(void* ud, const uint8_t* name, size_t name_len, const uint8_t*
   out.append(reinterpret_cast<const char*>(value), value_len);
   // The two headers that decide whether a pool may reuse the connection, read here once so the
   // JS side never has to build a headers object for them.
-  if (name_len == 10 && EqualsIgnoreCase(name, name_len, "keep-alive")) {
-    head->keep_alive_ms = KeepAliveTimeout(value, value_len);
-  } else if (name_len == 10 && EqualsIgnoreCase(name, name_len, "connection") && HasCloseToken(value, value_len)) {
-    head->close = true;
-  }
+  NoteConnectionHeader(name, name_len, value, value_len, &head->keep_alive_ms, &head->close);
+  return HYPER_ITER_CONTINUE;
+}
+
+struct HeaderTally {
+  size_t count = 0;
+  size_t value_bytes = 0;
+};
+
+int TallyHeader(void* ud, const uint8_t*, size_t, const uint8_t*, size_t value_len) noexcept {
+  auto* t = static_cast<HeaderTally*>(ud);
+  ++t->count;
+  t->value_bytes += value_len;
   return HYPER_ITER_CONTINUE;
 }
 
 }  // namespace
 
-std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp) {
+std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp, const std::string* raw_head) {
   auto head = std::make_unique<ResponseHead>();
   head->status = hyper_response_status(resp);
   head->version = hyper_response_version(resp);
   const uint8_t* reason = hyper_response_reason_phrase(resp);
   size_t reason_len = hyper_response_reason_phrase_len(resp);
   if (reason && reason_len) head->reason.assign(reinterpret_cast<const char*>(reason), reason_len);
+  hyper_headers* headers = hyper_response_headers(resp);
+  if (raw_head) {
+    // Names and values in wire case and order from the recorded head, if it agrees with what
+    // hyper parsed (see raw_head.h).
+    HeaderTally tally;
+    hyper_headers_foreach(headers, TallyHeader, &tally);
+    if (HeadersFromRaw(*raw_head, tally.count, tally.value_bytes, head.get())) return head;
+  }
   head->raw_headers.reserve(512);
-  hyper_headers_foreach(hyper_response_headers(resp), CollectHeader, head.get());
+  hyper_headers_foreach(headers, CollectHeader, head.get());
   return head;
 }
 

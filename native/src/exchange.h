@@ -164,7 +164,9 @@ struct Exchange {
 // NUL. nullptr on failure, with `err` naming the rejected field (ERR_INVALID_ARG_VALUE).
 hyper_request* BuildRequest(const std::string& head, ErrorInfo* err);
 
-// Copies a hyper response head (status, version, reason, headers in wire order).
-std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp);
+// Copies a hyper response head (status, version, reason, headers). The header names and values
+// come from `raw_head` (the head as recorded on the wire, HTTP/1) when given and consistent with
+// hyper's parse, else from hyper (in wire case and order when its preserve options are on).
+std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp, const std::string* raw_head = nullptr);
 
 }  // namespace nodehyper

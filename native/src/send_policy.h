@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 
+#include "raw_head.h"
+
 namespace nodehyper {
 
 // A GOAWAY the server sent (HTTP/2).
@@ -78,87 +80,6 @@ class H2FrameWatch {
   GoAway got_;
 };
 
-// httparse (hyper's HTTP/1 parser) drops a reason phrase with obs-text (bytes above 0x7F) and
-// hands hyper "" instead; node:http keeps it (latin1). This watches the plaintext hyper reads
-// for the status line of the response being awaited, and keeps its reason when it has such
-// bytes (1xx responses before it are skipped). Only observes.
-class StatusLineSniffer {
- public:
-  void Arm() {
-    state_ = kLine;
-    line_.clear();
-    found_ = false;
-  }
-  void Feed(const uint8_t* p, size_t n) {
-    for (size_t i = 0; i < n && state_ != kIdle; ++i) {
-      uint8_t b = p[i];
-      if (state_ == kLine) {
-        if (b == '\n') {
-          Line();
-        } else if (line_.size() < kMaxLine) {
-          line_.push_back(static_cast<char>(b));
-        }
-      } else {  // kSkipHead: the rest of a 1xx head, up to its empty line
-        if (b == '\n') {
-          if (blank_) {
-            state_ = kLine;
-            line_.clear();
-          }
-          blank_ = true;
-        } else if (b != '\r') {
-          blank_ = false;
-        }
-      }
-    }
-  }
-  // The final status line's reason, when it had obs-text and its status is `status`.
-  bool Take(uint16_t status, std::string* reason) {
-    bool ok = found_ && status_ == status;
-    if (ok) *reason = reason_;
-    found_ = false;
-    return ok;
-  }
-
- private:
-  static constexpr size_t kMaxLine = 1024;
-  void Line() {
-    if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-    // HTTP/1.x SSS reason
-    size_t sp = line_.find(' ');
-    if (line_.compare(0, 5, "HTTP/") != 0 || sp == std::string::npos || line_.size() < sp + 4) {
-      state_ = kIdle;
-      return;
-    }
-    uint16_t status = 0;
-    for (size_t k = sp + 1; k < sp + 4; ++k) {
-      if (line_[k] < '0' || line_[k] > '9') {
-        state_ = kIdle;
-        return;
-      }
-      status = static_cast<uint16_t>(status * 10 + (line_[k] - '0'));
-    }
-    if (status < 200) {  // an informational response: the final one follows its head
-      state_ = kSkipHead;
-      blank_ = true;
-      return;
-    }
-    state_ = kIdle;
-    size_t start = sp + 4 < line_.size() ? sp + 5 : line_.size();
-    bool obs = false;
-    for (size_t k = start; k < line_.size(); ++k) obs |= static_cast<uint8_t>(line_[k]) >= 0x80;
-    if (!obs) return;
-    found_ = true;
-    status_ = status;
-    reason_.assign(line_, start, std::string::npos);
-  }
-  enum { kIdle, kLine, kSkipHead } state_ = kIdle;
-  std::string line_;
-  bool blank_ = false;
-  bool found_ = false;
-  uint16_t status_ = 0;
-  std::string reason_;
-};
-
 class SendPolicy {
  public:
   virtual ~SendPolicy() = default;
@@ -195,8 +116,8 @@ class SendPolicy {
   // How far ahead of JS a response body is read (per exchange, and for all of them together).
   virtual size_t ReadAheadPerExchange() const = 0;
   virtual size_t ReadAheadPerConnection() const = 0;
-  // HTTP/1: a latin1 reason phrase httparse dropped (see StatusLineSniffer).
-  virtual bool TakeRawReason(uint16_t status, std::string* out) { return false; }
+  // HTTP/1: the head of the response with this status as it was on the wire (see raw_head.h).
+  virtual bool TakeRawHead(uint16_t status, std::string* out) { return false; }
   // The stream id hyper gave the request just sent (HTTP/2: odd ids in send order), 0 on HTTP/1.
   virtual uint32_t last_stream_id() const { return 0; }
 
@@ -209,10 +130,10 @@ class Http1Policy final : public SendPolicy {
   bool CanSend() const override { return active_ == 0 && !stopped_; }
   void OnSent(uint64_t id) override {
     active_ = id;
-    sniffer_.Arm();
+    heads_.Arm();
   }
-  void NoteRead(const uint8_t* p, size_t n) override { sniffer_.Feed(p, n); }
-  bool TakeRawReason(uint16_t status, std::string* out) override { return sniffer_.Take(status, out); }
+  void NoteRead(const uint8_t* p, size_t n) override { heads_.Feed(p, n); }
+  bool TakeRawHead(uint16_t status, std::string* out) override { return heads_.Take(status, out); }
   void OnFinished(uint64_t id) override {
     if (active_ == id) active_ = 0;
   }
@@ -236,7 +157,7 @@ class Http1Policy final : public SendPolicy {
   uint64_t active_ = 0;  // the exchange on the wire (0 = none)
   bool stopped_ = false;
   bool written_ = false;
-  StatusLineSniffer sniffer_;
+  HeadRecorder heads_;
 };
 
 class Http2Policy final : public SendPolicy {

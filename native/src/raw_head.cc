@@ -1,0 +1,234 @@
+#include "raw_head.h"
+
+#include <cctype>
+#include <cstring>
+#include <utility>
+
+#include "exchange.h"
+
+namespace nodehyper {
+
+namespace {
+
+// "HTTP/1.x SSS ..." -> SSS, or 0.
+uint16_t StatusOf(const std::string& head) {
+  if (head.compare(0, 5, "HTTP/") != 0) return 0;
+  size_t sp = head.find(' ');
+  if (sp == std::string::npos || head.size() < sp + 4) return 0;
+  uint16_t status = 0;
+  for (size_t k = sp + 1; k < sp + 4; ++k) {
+    if (head[k] < '0' || head[k] > '9') return 0;
+    status = static_cast<uint16_t>(status * 10 + (head[k] - '0'));
+  }
+  return status;
+}
+
+bool IsWs(char c) { return c == ' ' || c == '\t'; }
+
+bool EqualsIgnoreCase(const uint8_t* a, size_t n, const char* lower) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!lower[i] || std::tolower(a[i]) != lower[i]) return false;
+  }
+  return lower[n] == '\0';
+}
+
+// Keep-Alive: timeout=N (seconds) -> ms; -1 when there is none.
+int64_t KeepAliveTimeout(const uint8_t* v, size_t n) {
+  static const char kKey[] = "timeout=";
+  for (size_t i = 0; i + 8 <= n; ++i) {
+    size_t k = 0;
+    while (k < 8 && std::tolower(v[i + k]) == kKey[k]) ++k;
+    if (k < 8) continue;
+    int64_t secs = 0;
+    size_t j = i + 8;
+    if (j >= n || !std::isdigit(v[j])) return -1;
+    for (; j < n && std::isdigit(v[j]) && secs < 1000000000; ++j) secs = secs * 10 + (v[j] - '0');
+    return secs * 1000;
+  }
+  return -1;
+}
+
+// Connection: close (a token in the comma-separated list).
+bool HasCloseToken(const uint8_t* v, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) ++i;
+    size_t start = i;
+    while (i < n && v[i] != ',' && v[i] != ' ' && v[i] != '\t') ++i;
+    if (EqualsIgnoreCase(v + start, i - start, "close")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void HeadRecorder::Arm() {
+  // HTTP/1 answers one request at a time: whatever is still queued belongs to an earlier
+  // exchange that never took it (aborted before its head).
+  heads_.clear();
+  if (state_ != kIdle) return;  // already inside a head (an early response)
+  state_ = kHead;
+  cur_.clear();
+  tail_ = 0;
+}
+
+// The end of a head in p[0..n): the index just past the blank line ("\n" or "\r\n" after a
+// line's '\n'), or npos. `*tail` carries a terminator begun at the end of the previous piece
+// (1: it ended in '\n', 2: in "\n\r").
+static size_t FindHeadEnd(const uint8_t* p, size_t n, int* tail) {
+  int t = *tail;
+  *tail = 0;
+  if (n == 0) {
+    *tail = t;
+    return std::string::npos;
+  }
+  if (t == 2 && p[0] == '\n') return 1;
+  if (t == 1) {
+    if (p[0] == '\n') return 1;
+    if (p[0] == '\r') {
+      if (n == 1) {
+        *tail = 2;
+        return std::string::npos;
+      }
+      if (p[1] == '\n') return 2;
+    }
+  }
+  size_t i = 0;
+  while (i < n) {
+    const void* f = std::memchr(p + i, '\n', n - i);
+    if (!f) return std::string::npos;
+    size_t k = static_cast<size_t>(static_cast<const uint8_t*>(f) - p) + 1;  // the next line
+    if (k == n) {
+      *tail = 1;
+      return std::string::npos;
+    }
+    if (p[k] == '\n') return k + 1;
+    if (p[k] == '\r') {
+      if (k + 1 == n) {
+        *tail = 2;
+        return std::string::npos;
+      }
+      if (p[k + 1] == '\n') return k + 2;
+    }
+    i = k;
+  }
+  return std::string::npos;
+}
+
+void HeadRecorder::Feed(const uint8_t* p, size_t n) {
+  while (n && state_ != kIdle) {
+    if (state_ == kHead && cur_.empty()) {  // httparse skips empty lines before the status line
+      while (n && (*p == '\r' || *p == '\n')) ++p, --n;
+      if (!n) return;
+    }
+    size_t end = FindHeadEnd(p, n, &tail_);
+    size_t take = end == std::string::npos ? n : end;
+    if (state_ == kHead) {
+      if (cur_.size() + take > kMaxHead) {
+        state_ = kSkip;  // too long to keep: only its end is looked for
+        cur_.clear();
+      } else {
+        cur_.append(reinterpret_cast<const char*>(p), take);
+      }
+    }
+    if (end == std::string::npos) return;
+    if (state_ == kHead) {  // drop the blank line, keep the last field line's '\n'
+      cur_.pop_back();
+      if (!cur_.empty() && cur_.back() == '\r') cur_.pop_back();
+    }
+    EndOfHead();
+    p += end;
+    n -= end;
+  }
+}
+
+void HeadRecorder::EndOfHead() {
+  uint16_t status = state_ == kHead ? StatusOf(cur_) : 0;
+  if (status) {
+    if (heads_.size() == kMaxQueued) heads_.pop_front();
+    heads_.push_back(std::move(cur_));
+  }
+  cur_.clear();
+  // An informational head is followed by another head; the final one by its body, which is
+  // not looked at. (A skipped head's status is unknown: recording stops.)
+  state_ = status && status < 200 ? kHead : kIdle;
+}
+
+bool HeadRecorder::Take(uint16_t status, std::string* out) {
+  while (!heads_.empty()) {
+    std::string h = std::move(heads_.front());
+    heads_.pop_front();
+    if (StatusOf(h) == status) {
+      *out = std::move(h);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ObsTextReason(const std::string& head, std::string* out) {
+  size_t eol = head.find('\n');
+  if (eol == std::string::npos) eol = head.size();
+  size_t end = eol > 0 && head[eol - 1] == '\r' ? eol - 1 : eol;
+  size_t sp = head.find(' ');
+  if (sp == std::string::npos || sp + 4 > end) return false;
+  size_t start = sp + 4 < end ? sp + 5 : end;
+  bool obs = false;
+  for (size_t k = start; k < end; ++k) obs |= static_cast<uint8_t>(head[k]) >= 0x80;
+  if (!obs) return false;
+  out->assign(head, start, end - start);
+  return true;
+}
+
+void NoteConnectionHeader(const uint8_t* name, size_t name_len, const uint8_t* value, size_t value_len,
+                          int64_t* keep_alive_ms, bool* close) {
+  if (name_len != 10) return;
+  if (EqualsIgnoreCase(name, name_len, "keep-alive")) {
+    *keep_alive_ms = KeepAliveTimeout(value, value_len);
+  } else if (EqualsIgnoreCase(name, name_len, "connection") && HasCloseToken(value, value_len)) {
+    *close = true;
+  }
+}
+
+bool HeadersFromRaw(const std::string& raw, size_t expect_count, size_t expect_value_bytes, ResponseHead* head) {
+  size_t pos = raw.find('\n');
+  pos = pos == std::string::npos ? raw.size() : pos + 1;  // past the status line
+  std::string out;
+  out.reserve(raw.size() - pos);
+  int64_t keep_alive_ms = -1;
+  bool close = false;
+  size_t count = 0;
+  size_t value_bytes = 0;
+  while (pos < raw.size()) {
+    size_t eol = raw.find('\n', pos);
+    if (eol == std::string::npos) eol = raw.size();
+    size_t end = eol > pos && raw[eol - 1] == '\r' ? eol - 1 : eol;
+    // name ":" OWS value OWS, as httparse accepted it (an obs-fold continuation line, which
+    // starts with whitespace, is not handled here: the caller falls back to hyper's headers).
+    if (IsWs(raw[pos])) return false;
+    const void* colon_p = std::memchr(raw.data() + pos, ':', end - pos);
+    if (!colon_p) return false;
+    size_t colon = static_cast<size_t>(static_cast<const char*>(colon_p) - raw.data());
+    if (colon == pos) return false;
+    size_t vs = colon + 1;
+    while (vs < end && IsWs(raw[vs])) ++vs;
+    size_t ve = end;
+    while (ve > vs && IsWs(raw[ve - 1])) --ve;
+    if (!out.empty()) out.push_back('\0');
+    out.append(raw, pos, colon - pos);
+    out.push_back('\0');
+    out.append(raw, vs, ve - vs);
+    const auto* base = reinterpret_cast<const uint8_t*>(raw.data());
+    NoteConnectionHeader(base + pos, colon - pos, base + vs, ve - vs, &keep_alive_ms, &close);
+    ++count;
+    value_bytes += ve - vs;
+    pos = eol + 1;
+  }
+  if (count != expect_count || value_bytes != expect_value_bytes) return false;
+  head->raw_headers = std::move(out);
+  head->keep_alive_ms = keep_alive_ms;
+  head->close = close;
+  return true;
+}
+
+}  // namespace nodehyper

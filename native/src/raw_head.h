@@ -1,0 +1,57 @@
+// HTTP/1 response heads as they were on the wire, recorded from the plaintext hyper reads.
+//
+// hyper keeps header-name case and order only through per-response maps (a HeaderCaseMap and an
+// OriginalHeaderOrder, the latter a SipHash HashMap), which cost ~10k instructions per response
+// (a tenth of a whole request on the ClientConn path). The bytes pass through our read callback
+// anyway, so HTTP/1 connections record each head here and take names and values in wire case
+// and order from it, with hyper's two options off; hyper still parses and validates the head.
+// The lines are checked against hyper's parse (count and value bytes) before they are used.
+// Only observes: it never changes what hyper reads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+
+namespace nodehyper {
+
+struct ResponseHead;
+
+class HeadRecorder {
+ public:
+  // Largest head recorded; a longer one is skipped (hyper's own limit is about 400 KiB, and
+  // the response then falls back to hyper's names).
+  static constexpr size_t kMaxHead = 256 * 1024;
+  // Heads recorded and not taken (1xx heads nobody asked for are dropped on the next Take).
+  static constexpr size_t kMaxQueued = 8;
+
+  // A request went out: the next bytes read start its response's head(s).
+  void Arm();
+  void Feed(const uint8_t* p, size_t n);
+  // The oldest recorded head whose status line says `status` (older ones are dropped), moved
+  // into `out` without its final blank line. False when there is none.
+  bool Take(uint16_t status, std::string* out);
+
+ private:
+  void EndOfHead();
+  enum { kIdle, kHead, kSkip } state_ = kIdle;
+  std::string cur_;  // the head being recorded
+  int tail_ = 0;     // a blank line begun at the end of the last piece (see FindHeadEnd)
+  std::deque<std::string> heads_;
+};
+
+// From a recorded head (status line, then field lines): the reason phrase when it has obs-text
+// (httparse drops such a reason; node:http keeps it, latin1).
+bool ObsTextReason(const std::string& head, std::string* out);
+
+// Fills head->raw_headers (names and values joined by NUL) and the connection flags from a
+// recorded head's field lines. `expect_count`/`expect_value_bytes` are what hyper parsed; on any
+// disagreement nothing is filled and false is returned (the caller uses hyper's headers).
+bool HeadersFromRaw(const std::string& raw, size_t expect_count, size_t expect_value_bytes, ResponseHead* head);
+
+// The two headers a pool needs: Keep-Alive: timeout=N (-> ms) and Connection: close.
+void NoteConnectionHeader(const uint8_t* name, size_t name_len, const uint8_t* value, size_t value_len,
+                          int64_t* keep_alive_ms, bool* close);
+
+}  // namespace nodehyper
