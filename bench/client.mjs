@@ -1,6 +1,11 @@
 // One benchmark client, run in its own process: node client.mjs '<json config>'
 // Config: { client, proto: 'h1'|'h2c'|'tls-h1'|'tls-h2', port, path, method, bodySize, expectLen,
-//           conns, inflight, warmupMs, durationMs, ca, mode: 'load'|'idle', countReads }
+//           conns, inflight, warmupMs, durationMs, ca, mode: 'load'|'idle', countReads,
+//           diagnostics, hyperPath }
+// diagnostics: a no-op subscriber on every undici diagnostics_channel channel (and node-hyper's
+// own), so each library publishes its messages (the cost of being observed, without the
+// observer's own work). hyperPath: load node-hyper from this file instead (BENCH_BASELINE).
+import dc from 'node:diagnostics_channel'
 // Prints one JSON line: requests, errors, bytes, cpu µs (user+sys over the measured window),
 // latency percentiles (µs), rss, body chunks the consumer saw (streamed bodies), and with
 // countReads the process's read syscalls in the window (perf stat). In idle mode: rss per open
@@ -12,6 +17,14 @@ import https from 'node:https'
 import http2 from 'node:http2'
 
 const cfg = JSON.parse(process.argv[2])
+const loadHyper = () => import(cfg.hyperPath ?? 'node-hyper')
+if (cfg.diagnostics) {
+  const noop = () => {}
+  for (const name of ['undici:request:create', 'undici:request:bodySent', 'undici:request:headers', 'undici:request:trailers', 'undici:request:error',
+    'undici:client:sendHeaders', 'undici:client:beforeConnect', 'undici:client:connected', 'undici:client:connectError', 'node-hyper:request:done']) {
+    dc.subscribe(name, noop)
+  }
+}
 const secure = cfg.proto.startsWith('tls')
 const h2 = cfg.proto === 'h2c' || cfg.proto === 'tls-h2'
 const host = secure ? 'localhost' : '127.0.0.1'
@@ -62,7 +75,7 @@ async function readBody (status, body, whole) {
 // The two dispatchers the undici API runs on: node-hyper's HyperDispatcher and undici's own Agent,
 // with the same connection count (HTTP/1.1: cfg.conns; HTTP/2: one connection, cfg.inflight streams).
 async function hyperDispatcher () {
-  const { HyperDispatcher } = await import('node-hyper')
+  const { HyperDispatcher } = await loadHyper()
   return new HyperDispatcher({ connections: cfg.conns, ...(secure ? { tls: { ca } } : {}), http2: h2 ? true : (secure ? false : undefined) })
 }
 async function undiciAgent () {
@@ -100,7 +113,7 @@ const clients = {
   // ClientConn directly: one connection per lane (HTTP/1.1), or one connection with `inflight`
   // lanes (HTTP/2).
   async 'node-hyper' () {
-    const { ClientConn } = await import('node-hyper')
+    const { ClientConn } = await loadHyper()
     const options = { tls: secure ? { ca } : undefined, http2: h2 ? true : (secure ? false : undefined) }
     if (!secure) delete options.tls
     const conns = await Promise.all(Array.from({ length: h2 ? 1 : cfg.conns }, () => ClientConn.connect(origin, options)))
@@ -112,7 +125,7 @@ const clients = {
     return { lanes, close: () => Promise.all(conns.map((c) => c.close())) }
   },
   async 'node-hyper Pool' () {
-    const { Pool } = await import('node-hyper')
+    const { Pool } = await loadHyper()
     const pool = new Pool(origin, { connections: cfg.conns, ...(secure ? { tls: { ca } } : {}), http2: h2 ? true : (secure ? false : undefined) })
     const send = async () => {
       const res = await pool.request({ method, path: cfg.path, body: payload })
@@ -190,7 +203,7 @@ const clients = {
 // RSS they cost.
 const idleClients = {
   async 'node-hyper' (n) {
-    const { ClientConn } = await import('node-hyper')
+    const { ClientConn } = await loadHyper()
     const conns = []
     for (let i = 0; i < n; i += 500) {
       conns.push(...await Promise.all(Array.from({ length: Math.min(500, n - i) }, async () => {

@@ -7,12 +7,16 @@
 //   BENCH_DURATION / BENCH_WARMUP (ms), BENCH_RUNS, BENCH_IDLE_CONNS
 //   BENCH_CHUNKED_PER_WRITE  16-byte chunks per socket write of the chunked-16 upstream (16)
 //   BENCH_NODE_ARGS (e.g. --cpu-prof), BENCH_WRAP (e.g. "perf record -g --") for profiling
+//   BENCH_BASELINE=/path/to/another/node-hyper checkout (built): every node-hyper client also runs
+//     from there, as '<client> @base', interleaved with this checkout's (A/B of a change)
+// A client name ending in ' + diagnostics' is that client with a no-op subscriber on every
+// undici diagnostics_channel channel (client.mjs): the cost of being observed.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import net from 'node:net'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createRequire } from 'node:module'
 import { chartSvg } from './chart.mjs'
 
@@ -25,6 +29,9 @@ const IDLE_CONNS = Number(process.env.BENCH_IDLE_CONNS ?? 10000)
 const CHUNKED_PER_WRITE = Number(process.env.BENCH_CHUNKED_PER_WRITE ?? 16)
 const ONLY_SCENARIOS = process.env.BENCH_SCENARIOS?.split(',')
 const ONLY_CLIENTS = process.env.BENCH_CLIENTS?.split(',')
+const BASELINE = process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined
+const DIAG = ' + diagnostics'
+const BASE = ' @base'
 const HZ = 100 // USER_HZ for /proc/<pid>/stat
 const KiB = 1024
 const MiB = 1024 * 1024
@@ -44,7 +51,8 @@ try {
 // same connection count (the like-for-like pairs); 'undici' is undici's Pool.request.
 const SCENARIOS = [
   { id: 'h1-1k', title: 'HTTP/1.1 GET 1 KiB, 32 connections', kind: 'rps', proto: 'h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
-    clients: ['node-hyper', 'node-hyper Pool', 'node-hyper via undici', 'node-hyper via undici fetch', 'undici', 'undici request()', 'undici fetch', 'node:http', 'wrk'] },
+    clients: ['node-hyper', 'node-hyper Pool', 'node-hyper via undici', 'node-hyper via undici fetch', 'undici', 'undici request()', 'undici fetch', 'node:http', 'wrk',
+      `node-hyper Pool${DIAG}`, `node-hyper via undici${DIAG}`, `undici request()${DIAG}`] },
   { id: 'h1-0', title: 'HTTP/1.1 GET 0 B, 32 connections', kind: 'rps', proto: 'h1', path: '/0', expectLen: 0, conns: 32, inflight: 1,
     clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
   // undici 7 speaks h2c with prior knowledge only through its H2CClient: 'undici fetch' here is an
@@ -220,8 +228,11 @@ function runNodeClient (sc, client, server, mode = 'load', upstream = null) {
   return new Promise((resolve, reject) => {
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
     const wrap = (process.env.BENCH_WRAP ?? '').split(' ').filter(Boolean)
+    const base = client.endsWith(BASE)
+    const name = base ? client.slice(0, -BASE.length) : client
+    const diagnostics = name.endsWith(DIAG)
     const cfg = {
-      client, mode, proto: sc.proto, port: upstream ? upstream.port : portFor(server, sc.proto), path: sc.path, method: sc.method, bodySize: sc.bodySize,
+      client: diagnostics ? name.slice(0, -DIAG.length) : name, diagnostics, hyperPath: base ? pathToFileURL(path.join(BASELINE, 'dist', 'esm', 'index.mjs')).href : undefined, mode, proto: sc.proto, port: upstream ? upstream.port : portFor(server, sc.proto), path: sc.path, method: sc.method, bodySize: sc.bodySize,
       expectLen: sc.expectLen, conns: sc.conns, inflight: sc.inflight, warmupMs: WARMUP, durationMs: DURATION, ca: server.ca,
       countReads: Boolean(sc.countReads) && wrap.length === 0,
     }
@@ -329,7 +340,8 @@ const results = []
 console.log(`server: ${server.kind} on core 0; clients on core 1; ${WARMUP} ms warm-up + ${DURATION} ms, median of ${RUNS} runs`)
 for (const sc of SCENARIOS) {
   if (ONLY_SCENARIOS && !ONLY_SCENARIOS.includes(sc.id)) continue
-  const clients = sc.clients.filter((c) => (!ONLY_CLIENTS || ONLY_CLIENTS.includes(c)) &&
+  const listed = BASELINE && sc.kind !== 'proxy' ? sc.clients.flatMap((c) => c.startsWith('node-hyper') ? [c, c + BASE] : [c]) : sc.clients
+  const clients = listed.filter((c) => (!ONLY_CLIENTS || ONLY_CLIENTS.includes(c.endsWith(BASE) ? c.slice(0, -BASE.length) : c)) &&
     (c !== 'wrk' || has('wrk')) && (c !== 'h2load' || has('h2load')) && (!c.startsWith('node-hyper via undici') || hasDispatcher) &&
     (sc.kind !== 'proxy' || has('wrk')))
   if (clients.length === 0) continue
@@ -448,6 +460,7 @@ console.log('\n' + md.join('\n'))
 const incomplete = []
 if (ONLY_SCENARIOS || ONLY_CLIENTS) incomplete.push('filtered by BENCH_SCENARIOS/BENCH_CLIENTS')
 if (process.env.BENCH_WRAP || process.env.BENCH_NODE_ARGS) incomplete.push('BENCH_WRAP/BENCH_NODE_ARGS set')
+if (BASELINE) incomplete.push('BENCH_BASELINE set (an A/B run)')
 if (RUNS < 3) incomplete.push(`${RUNS} run(s) per client, fewer than 3`)
 const withErrors = results.flatMap((r) => r.summary.filter((s) => s.errors > 0).map((s) => `${r.id} ${s.client}`))
 if (withErrors.length) incomplete.push(`errors in ${withErrors.join(', ')}`)

@@ -2,8 +2,9 @@
  * Agent: one {@link Pool} per origin, created on demand and dropped again once it has no
  * connection and nothing queued; and `request(url)`, a top-level helper on a default Agent.
  */
-import { Pool, kPoolHooks, poolConfig, type PoolOptions } from './pool.js'
-import { kDispatch } from './client-conn.js'
+import { EventEmitter } from 'node:events'
+import { Pool, kPoolHooks, poolConfig, type PoolOptions, type PoolStats } from './pool.js'
+import { kDispatch, type ClientConn } from './client-conn.js'
 import { prepareRequest, type Exchange, type RequestOptions } from './exchange.js'
 import { ClientResponse, ResponseExchange } from './response.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError } from './errors.js'
@@ -26,7 +27,15 @@ export interface AgentRequestOptions extends RequestOptions {
 /** How many origin strings (as given, e.g. with a trailing slash) are remembered per pool. */
 const ALIASES_PER_POOL = 8
 
-export class Agent {
+/** An Agent's events: its pools' ({@link PoolEvents}), with the Agent first in `targets` (as undici's Agent). */
+export interface AgentEvents {
+  connect: [origin: URL, targets: [Agent, Pool, ClientConn]]
+  disconnect: [origin: URL, targets: [Agent, Pool, ClientConn], err: Error]
+  connectionError: [origin: URL, targets: [Agent, Pool], err: Error]
+  drain: [origin: URL, targets: [Agent, Pool, ClientConn] | [Agent, Pool]]
+}
+
+export class Agent extends EventEmitter<AgentEvents> {
   #options: PoolOptions
   #maxOrigins: number
   #pools = new Map<string, Pool>()
@@ -36,6 +45,7 @@ export class Agent {
   #closed = false
 
   constructor (options: AgentOptions = {}) {
+    super()
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'options', 'options must be an object')
     const { maxOrigins, ...poolOptions } = options
     if (maxOrigins !== undefined && (typeof maxOrigins !== 'number' || !(maxOrigins > 0))) {
@@ -52,31 +62,62 @@ export class Agent {
    * `origin` over that Unix socket (pools are keyed by socket path and origin).
    */
   pool (origin: string | URL, socketPath?: string): Pool {
+    return this.#pool(origin, socketPath, undefined)
+  }
+
+  /**
+   * The pool for `origin`, over `socketPath`, with `servername` as the TLS name (SNI and the
+   * verified name) of an https: origin: pools are kept per socket path, server name and origin.
+   */
+  #pool (origin: string | URL, socketPath: string | undefined, servername: string | undefined): Pool {
     if (socketPath !== undefined && (typeof socketPath !== 'string' || socketPath.length === 0)) {
       throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'socketPath', 'socketPath must be a non-empty string')
     }
-    const given = typeof origin === 'string' && socketPath === undefined ? this.#aliases.get(origin) : undefined
+    if (servername !== undefined && (typeof servername !== 'string' || servername.length === 0)) {
+      throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'servername', 'servername must be a non-empty string')
+    }
+    const plain = socketPath === undefined && servername === undefined
+    const given = typeof origin === 'string' && plain ? this.#aliases.get(origin) : undefined
     if (given) return given
-    let key: string
+    let url: URL
     try {
-      key = new URL(String(origin)).origin
+      url = new URL(String(origin))
     } catch {
       throw new InvalidArgumentError('ERR_INVALID_URL', 'origin', `invalid origin: ${String(origin)}`)
     }
+    const base = url.origin
+    let key = base
+    let options = this.#options
     // The Agent's own socketPath, if any, is part of every pool's options: only a per-request one keys.
-    if (socketPath !== undefined && socketPath !== this.#options.socketPath) key = `${socketPath}\0${key}`
+    if (socketPath !== undefined && socketPath !== this.#options.socketPath) {
+      key = `${socketPath}\0${key}`
+      options = { ...options, socketPath }
+    }
+    // A per-request TLS name (undici's `servername`, e.g. from its dns interceptor) other than
+    // the one the origin would get: a pool of its own.
+    if (servername !== undefined && url.protocol === 'https:') {
+      const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+      if (servername !== (this.#options.tls?.servername ?? hostname)) {
+        key = `\u0001${servername}\0${key}`
+        options = { ...options, tls: { ...options.tls, servername } }
+      }
+    }
     let pool = this.#pools.get(key)
     if (!pool) {
       if (this.#pools.size >= this.#maxOrigins) throw new HyperError('ERR_MAX_ORIGINS', `more than ${this.#maxOrigins} origins`)
-      const origin = key.slice(key.indexOf('\0') + 1)
-      const created = new Pool(origin, key === origin ? this.#options : { ...this.#options, socketPath })
+      const created = new Pool(base, options)
       created[kPoolHooks].empty = () => this.#forget(key, created)
+      // undici's events, the Agent first in `targets`.
+      created.on('connect', (o, t) => this.emit('connect', o, [this, ...t]))
+      created.on('disconnect', (o, t, err) => this.emit('disconnect', o, [this, ...t], err))
+      created.on('connectionError', (o, t, err) => this.emit('connectionError', o, [this, ...t], err))
+      created.on('drain', (o, t) => this.emit('drain', o, [this, ...t] as AgentEvents['drain'][1]))
       this.#pools.set(key, created)
       this.#aliasesOf.set(created, [])
       pool = created
     }
     const aliases = this.#aliasesOf.get(pool)!
-    if (typeof origin === 'string' && socketPath === undefined && aliases.length < ALIASES_PER_POOL) {
+    if (typeof origin === 'string' && plain && aliases.length < ALIASES_PER_POOL) {
       aliases.push(origin)
       this.#aliases.set(origin, pool)
     }
@@ -147,20 +188,41 @@ export class Agent {
     }
   }
 
-  /** @internal Schedules a prepared exchange on `origin`'s pool. */
-  [kDispatch] (origin: string | URL, ex: Exchange): void {
+  /**
+   * Counters per origin (undici's `Agent.stats`): `{ [origin]: PoolStats }` for each origin with a
+   * pool (pools of one origin over different Unix sockets or TLS names are added up).
+   */
+  get stats (): Record<string, PoolStats> {
+    const out: Record<string, PoolStats> = {}
+    for (const pool of this.#pools.values()) {
+      const s = pool.stats
+      const o = out[pool.origin]
+      if (!o) {
+        out[pool.origin] = s
+        continue
+      }
+      for (const k of Object.keys(s) as (keyof PoolStats)[]) o[k] += s[k]
+    }
+    return out
+  }
+
+  /**
+   * @internal Schedules a prepared exchange on `origin`'s pool (the one for `servername` when
+   * given). false: that pool is saturated ('drain' follows).
+   */
+  [kDispatch] (origin: string | URL, ex: Exchange, servername?: string | null): boolean {
     if (this.#closed) {
       ex.fail(new ConnectionClosedError('ERR_CLOSED', 'the agent is closed'))
-      return
+      return true
     }
     let pool: Pool
     try {
-      pool = this.pool(origin)
+      pool = servername == null ? this.pool(origin) : this.#pool(origin, undefined, servername)
     } catch (err) {
       ex.fail(err as Error)
-      return
+      return true
     }
-    pool[kDispatch](ex)
+    return pool[kDispatch](ex)
   }
 
   /** Graceful close of every pool. */

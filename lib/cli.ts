@@ -407,6 +407,8 @@ export interface Stats {
   redirectUrl: string | null
   remoteIp: string | null
   remotePort: number | null
+  localIp: string | null
+  localPort: number | null
   scheme: string
   sslVerifyResult: number | null
   exitCode: number
@@ -471,8 +473,8 @@ const VARIABLES: Record<string, (s: Stats, outFile: string | undefined) => WoVal
   http_code: (s) => ({ t: 'code', v: s.httpCode }),
   http_connect: () => ({ t: 'code', v: 0 }),
   http_version: (s) => str(s.httpVersion),
-  local_ip: () => str(null), // not exposed by ClientConn
-  local_port: () => int(null), // not exposed by ClientConn
+  local_ip: (s) => str(s.localIp),
+  local_port: (s) => int(s.localPort),
   method: (s) => str(s.method),
   num_connects: (s) => int(s.numConnects),
   num_headers: (s) => int(s.rawHeaders.length / 2),
@@ -950,15 +952,15 @@ class Operation {
       start: t, startSingle: t, namelookup: 0, connect: 0, appconnect: 0, pretransfer: 0, starttransfer: 0, redirect: 0, total: 0,
       numConnects: 0, numRedirects: 0, sizeHeader: 0, sizeDownload: 0, sizeUpload: 0, sizeDelivered: 0, expected: -1,
       httpCode: 0, httpVersion: '0', rawHeaders: [], method: cfg.method, url: cfg.rawUrl, urlEffective: cfg.url.href,
-      redirectUrl: null, remoteIp: null, remotePort: null, scheme: cfg.url.protocol.slice(0, -1), sslVerifyResult: null,
+      redirectUrl: null, remoteIp: null, remotePort: null, localIp: null, localPort: null, scheme: cfg.url.protocol.slice(0, -1), sslVerifyResult: null,
       exitCode: 0, errorMsg: null,
     }
     this.out = new Output(cfg.output)
   }
 
   /** Adds the time since the current request started to a phase total (at least 1 µs, as curl). */
-  #mark (phase: 'namelookup' | 'connect' | 'appconnect' | 'pretransfer' | 'starttransfer'): void {
-    this.st[phase] += Math.max(1, Math.round((now() - this.st.startSingle) * 1000))
+  #mark (phase: 'namelookup' | 'connect' | 'appconnect' | 'pretransfer' | 'starttransfer', at = now()): void {
+    this.st[phase] += Math.max(1, Math.round((at - this.st.startSingle) * 1000))
   }
 
   #info (line: string): void {
@@ -1075,12 +1077,20 @@ class Operation {
         options.lookup = lookup
         conn = await ClientConn.connect(url.origin, options)
       }
-      this.#mark('connect')
-      if (secure) this.#mark('appconnect')
+      // The connection's own step times: the socket connected, then TLS was done (hyper's
+      // handshake after that counts toward pretransfer).
+      const t = conn.timings
+      this.#mark('connect', t.connectEnd)
+      if (secure) this.#mark('appconnect', t.secureEnd)
       this.#phase = 'transfer'
       st.numConnects++
-      st.remoteIp = remoteIp
-      st.remotePort = cfg.unixSocket !== undefined ? null : port
+      // The address actually connected to (happy eyeballs may not pick the lookup's first).
+      const info = conn.info
+      remoteIp = info.remoteAddress ?? remoteIp
+      st.remoteIp = cfg.unixSocket !== undefined ? null : remoteIp
+      st.remotePort = cfg.unixSocket !== undefined ? null : info.remotePort ?? port
+      st.localIp = info.localAddress ?? null
+      st.localPort = info.localPort ?? null
       if (conn.tls) st.sslVerifyResult = conn.tls.authorized ? 0 : (X509_ERRORS[conn.tls.authorizationError ?? ''] ?? null)
       else if (!secure) st.sslVerifyResult = 0
       this.#info(cfg.unixSocket !== undefined
@@ -1146,7 +1156,8 @@ class Operation {
         headers.push('Accept-Encoding', zstd ? 'gzip, deflate, br, zstd' : 'gzip, deflate, br')
       }
       const res = await this.#send(url, method, headers, body)
-      this.#mark('starttransfer')
+      // When the head arrived (natively), not when this code got to run.
+      this.#mark('starttransfer', res.timings.firstByte)
       st.httpCode = res.status
       st.httpVersion = res.httpVersion === '2.0' ? '2' : res.httpVersion
       st.rawHeaders = res.rawHeaders

@@ -16,6 +16,8 @@ import { validateAuthority, validateHttp2, validateTimeout } from './validate.js
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
 import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction } from './connect.js'
 import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
+import { connectionInfo, connectionTimings, kRecord, now, type ConnectionInfo, type ConnectionTimings, type TimedConnection } from './timings.js'
+import { ConnectTrace, connectTraced, requestTraced, traceEnd, traceHead, traceRequest, traceSend, type ConnectParams } from './diagnostics.js'
 
 export { ClientResponse } from './response.js'
 export type { RequestOptions, RequestBody, BodyChunk, InformationalResponse } from './exchange.js'
@@ -106,8 +108,8 @@ export interface ConnectOptions {
 export const kHooks = Symbol('hooks')
 /** @internal */
 export interface ConnHooks {
-  /** The connection closed. */
-  closed?: () => void
+  /** The connection closed (`err`: why; a clean close is an `ERR_CONNECTION_CLOSED`). */
+  closed?: (err: Error) => void
   /** The connection takes no new requests (HTTP/2 GOAWAY, its server closed it). */
   draining?: () => void
 }
@@ -293,13 +295,29 @@ export class ClientConn implements ExchangeHolder {
   /** @internal the last response's `Keep-Alive: timeout` (ms, -1 when none): a pool's idle limit. */
   keepAliveHint = -1
   /** @internal false once a response said `Connection: close`. */
-  reusable = true;
+  reusable = true
+  // ---- observability (timings.ts, diagnostics.ts) ----
+  /** `http(s)://host[:port]`: what diagnostics report as a request's origin. */
+  #origin: string
+  #socketPath: string | undefined
+  /** performance.now() around the DNS lookup (0: none). */
+  #lookupStart = 0
+  #lookupEnd = 0
+  /** Exchanges handed to this connection so far (the first is not `reused`). */
+  #served = 0
+  /**
+   * Its info and setup times, taken once connected: what exchanges point at (`ex.conn`), so a
+   * response kept around does not keep the connection (and its native state) alive.
+   */
+  #record: TimedConnection | null = null;
   /** @internal */
   [kHooks]: ConnHooks = {}
 
   private constructor (executor: Executor, options: ConnectOptions, t: ResolvedTarget, connectTimeout: number, proxy: ProxyConfig | null) {
     this.#executor = executor
     this.#hostHeader = t.hostHeader
+    this.#origin = `${t.secure ? 'https' : 'http'}://${t.hostHeader}`
+    this.#socketPath = t.kind === 'unix' ? t.socketPath : undefined
     this.#http2 = options.http2 === true
     this.#secure = t.secure
     this.#proxy = proxy
@@ -354,17 +372,37 @@ export class ClientConn implements ExchangeHolder {
     const signal = options.signal
     if (signal?.aborted) throw new AbortError(signal.reason)
     const t = resolveTarget(target, options)
+    // diagnostics_channel (undici:client:beforeConnect/connected/connectError), when subscribed.
+    if (!connectTraced()) return ClientConn.#open(executor, connectTimeout, t, options)
+    const trace = new ConnectTrace(connectParams(t, options))
+    try {
+      const conn = await ClientConn.#open(executor, connectTimeout, t, options)
+      trace.connected(conn[kRecord]())
+      return conn
+    } catch (err) {
+      trace.failed(err)
+      throw err
+    }
+  }
+
+  static async #open (executor: Executor, connectTimeout: number, t: ResolvedTarget, options: ConnectOptions): Promise<ClientConn> {
+    const signal = options.signal
     const proxy = t.kind === 'tcp' ? resolveProxy(options.proxy, t) : null
     let candidates: Candidate[] = []
     let remaining = connectTimeout
+    let lookupStart = 0
+    let lookupEnd = 0
     if (t.kind === 'tcp') {
       // The connect timeout covers the lookup too (a custom lookup may never call back). Through
       // a proxy, the proxy's name is looked up (the proxy resolves the target's).
-      const started = performance.now()
+      const started = lookupStart = performance.now()
       candidates = await bounded(lookupCandidates(proxy ? proxy.hostname : t.hostname, options), signal, connectTimeout, () => connectTimeoutError(connectTimeout))
-      if (connectTimeout) remaining = Math.max(1, connectTimeout - Math.floor(performance.now() - started))
+      lookupEnd = performance.now()
+      if (connectTimeout) remaining = Math.max(1, connectTimeout - Math.floor(lookupEnd - started))
     }
     const conn = new ClientConn(executor, options, t, remaining, proxy)
+    conn.#lookupStart = lookupStart
+    conn.#lookupEnd = lookupEnd
     const connecting = conn.#start(t, proxy ? proxy.port : t.port, candidates, options)
     if (!signal) return connecting
     const onAbort = (): void => conn.#abortConnect(signal.reason)
@@ -461,6 +499,37 @@ export class ClientConn implements ExchangeHolder {
     return this.#http2 ? '2' : '1.1'
   }
 
+  /**
+   * What this connection is: peer and local address, protocol, TLS, proxy (read once it is
+   * connected: {@link ClientConn.connect} resolved).
+   */
+  get info (): ConnectionInfo {
+    return this.#record?.info ?? (this.#state === 'connecting' ? this.#snapshot().info : this.#recorded().info)
+  }
+
+  /** When each step of opening this connection happened (`performance.now()` ms): DNS, connect, TLS, hyper's handshake. */
+  get timings (): ConnectionTimings {
+    return this.#record?.timings ?? (this.#state === 'connecting' ? this.#snapshot().timings : this.#recorded().timings)
+  }
+
+  /** @internal */
+  [kRecord] (): TimedConnection {
+    return this.#recorded()
+  }
+
+  /** The record, taken the first time it is wanted once connected (the setup is over then). */
+  #recorded (): TimedConnection {
+    return (this.#record ??= this.#snapshot())
+  }
+
+  #snapshot (): TimedConnection {
+    const n = this.#native.connectionInfo()
+    return {
+      info: connectionInfo(n, this.protocol, this.#tls, this.#socketPath, this.#proxy?.origin),
+      timings: connectionTimings(n, this.#lookupStart, this.#lookupEnd),
+    }
+  }
+
   /** Requests queued or in flight. */
   get pending (): number {
     return this.#exchanges.size
@@ -487,6 +556,9 @@ export class ClientConn implements ExchangeHolder {
       if (signal.aborted) return Promise.reject(new AbortError(signal.reason))
       ex.listen(signal)
     }
+    // observability: its start, and its diagnostics message when someone subscribes
+    ex.startedAt = now()
+    if (requestTraced()) traceRequest(ex, this.#origin)
     this[kDispatch](ex)
     return ex.takePromise()
   }
@@ -501,7 +573,8 @@ export class ClientConn implements ExchangeHolder {
     const body = ex.body
     const streamed = body !== undefined && !(body instanceof Uint8Array)
     const id = nextRequestId++
-    const refused = this.#native.request(id, this.#wireHead(ex, streamed), streamed ? true : body as Uint8Array | undefined,
+    const head = this.#wireHead(ex, streamed)
+    const refused = this.#native.request(id, head, streamed ? true : body as Uint8Array | undefined,
       ex.headersTimeout ?? this.#headersTimeout, ex.bodyTimeout ?? this.#bodyTimeout, ex.continueMs, ex.wantInformational)
     if (refused) {
       const err = refusalFromNative(refused) as Error
@@ -512,6 +585,10 @@ export class ClientConn implements ExchangeHolder {
     }
     ex.id = id
     ex.holder = this
+    // observability: the connection that carries it; diagnostics' sendHeaders
+    ex.conn = this.#record ?? this.#recorded()
+    ex.reused = this.#served++ !== 0
+    if (ex.diag !== null) traceSend(ex, ex.conn, head)
     this.#exchanges.set(id, ex)
     if (streamed) {
       ex.uploadDone = false
@@ -651,10 +728,14 @@ export class ClientConn implements ExchangeHolder {
         if (head.keepAlive >= 0) this.keepAliveHint = head.keepAlive
         if (head.close) this.reusable = false
         ex.responded = true
+        ex.sentAt = meta[at + Slot.SentAt]!
+        ex.headAt = meta[at + Slot.HeadAt]!
+        if (ex.diag !== null) traceHead(ex, head)
         if (head.ended) {
           // Complete on arrival: the exchange is over before its face even sees it.
           this.#exchanges.delete(id)
           this.#over(ex)
+          if (ex.diag !== null) traceEnd(ex)
         }
         ex.onHead(head)
         return
@@ -669,6 +750,7 @@ export class ClientConn implements ExchangeHolder {
         if (!ex) return
         this.#exchanges.delete(id)
         this.#over(ex)
+        if (ex.diag !== null) traceEnd(ex)
         ex.onEnd()
         return
       }
@@ -733,7 +815,7 @@ export class ClientConn implements ExchangeHolder {
         this.#closedResolve?.()
         this.#closedResolve = null
         if (!this.#closed) this.#closed = Promise.resolve()
-        this[kHooks].closed?.()
+        this[kHooks].closed?.(err)
       }
     }
   }
@@ -762,6 +844,23 @@ export class ClientConn implements ExchangeHolder {
       Object.defineProperty(err, 'cause', { value: this.#destroyCause, configurable: true, writable: true })
     }
     return err
+  }
+}
+
+/** undici's `connectParams` for a connect to `t` (diagnostics). */
+function connectParams (t: ResolvedTarget, options: ConnectOptions): ConnectParams {
+  const defaultPort = t.secure ? 443 : 80
+  const port = t.port && t.port !== defaultPort ? String(t.port) : ''
+  const hostname = t.hostname || t.hostHeader.replace(/:\d+$/, '')
+  const hostPart = net.isIPv6(hostname) ? `[${hostname}]` : hostname
+  return {
+    host: port ? `${hostPart}:${port}` : hostPart,
+    hostname,
+    protocol: t.secure ? 'https:' : 'http:',
+    port,
+    version: undefined,
+    servername: t.secure ? (options.tls?.servername ?? (net.isIP(hostname) ? '' : hostname)) : null,
+    localAddress: options.localAddress ?? null,
   }
 }
 

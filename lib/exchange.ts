@@ -11,6 +11,8 @@ import type { ResponseHead } from './protocol.js'
 import { AbortError, InvalidArgumentError } from './errors.js'
 import { flattenHeaders, validateAuthority, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
 import type { IncomingHeaders } from './headers.js'
+import type { DiagnosticsRequest } from './diagnostics.js'
+import { now, type TimedConnection } from './timings.js'
 
 /** Chunks a streamed request body may yield. */
 export type BodyChunk = string | Uint8Array | ArrayBufferView | ArrayBuffer
@@ -153,6 +155,21 @@ export abstract class Exchange {
   /** Upload pump: resolves when the addon drained the upload queue. */
   drain: (() => void) | null = null
   uploadDone = true
+
+  // ---- observability (timings.ts, diagnostics.ts): raw numbers, turned into objects on demand ----
+  /** performance.now() when it entered node-hyper (a face's request()/dispatch()). */
+  startedAt = 0
+  /** uv_hrtime ms (from the response head): handed to hyper to write; the head was parsed. */
+  sentAt = 0
+  headAt = 0
+  /** performance.now() when it was over (ended or failed). */
+  endAt = 0
+  /** The connection that carried it (the last attempt's), and whether that one had served a request before. */
+  conn: TimedConnection | null = null
+  reused = false
+  /** Its diagnostics_channel message object when a subscriber was there as it started (else null: nothing published). */
+  diag: DiagnosticsRequest | null = null
+
   #signal: AbortSignal | null = null
   #onAbort: (() => void) | null = null
 
@@ -195,6 +212,7 @@ export abstract class Exchange {
   /** Marks the exchange over and detaches it from its signal and upload pump. */
   finish (): void {
     this.done = true
+    this.endAt = now()
     this.uploadDone = true
     this.holder = null
     if (this.drain) {

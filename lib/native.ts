@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path'
 import { packageRoot } from './package.js'
-import type { NativeAttempt, NativeErrorInfo, NativeTlsInfo, NativeTunnelReply } from './protocol.js'
+import type { NativeAttempt, NativeConnInfo, NativeErrorInfo, NativeTlsInfo, NativeTunnelReply } from './protocol.js'
 
 export interface NativeExecutor {}
 export interface NativeConnection {
@@ -45,6 +45,8 @@ export interface NativeConnection {
   destroy(code?: string, message?: string): void
   /** Once a TLS handshake is done (undefined for cleartext). */
   tlsInfo(): NativeTlsInfo | undefined
+  /** How the connection was set up: step times and the socket's addresses. */
+  connectionInfo(): NativeConnInfo
 }
 /** An OpenSSL client context (trust store, client certificate, ALPN, session cache). */
 export interface NativeSecureContext {

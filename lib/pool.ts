@@ -9,6 +9,7 @@
  * The Pool schedules exchanges (exchange.ts), not promises: `request()` and HyperDispatcher
  * share this one queue, retry policy and idle list.
  */
+import { EventEmitter } from 'node:events'
 import { ClientConn, kAccepting, kDispatch, kHooks, validateConnectOptions, type ConnectOptions } from './client-conn.js'
 import { prepareRequest, type Exchange, type ExchangeHolder, type RequestOptions, type Scheduler } from './exchange.js'
 import { ClientResponse, ResponseExchange } from './response.js'
@@ -16,6 +17,8 @@ import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, is
 import { validateCount, validateTimeout } from './validate.js'
 import { DedicatedConnections, kDedicated, type TunnelOptions, type UpgradeOptions, type UpgradedConnection } from './upgrade.js'
 import { pinProxy } from './proxy.js'
+import { requestTraced, traceRequest } from './diagnostics.js'
+import { now } from './timings.js'
 
 export interface PoolOptions extends Omit<ConnectOptions, 'signal'> {
   /** Most connections to open (HTTP/1.1; default 128). Over HTTP/2 one connection is used. */
@@ -40,10 +43,32 @@ export interface PoolStats {
   free: number
   /** Requests waiting for a connection. */
   pending: number
+  /** Requests waiting in the pool's queue: the same as `pending` (node-hyper queues only in the pool). */
+  queued: number
   /** Requests in flight. */
   running: number
   /** pending + running. */
   size: number
+}
+
+/**
+ * A Pool's events, with undici's arguments: `origin` is the pool's origin as a URL, `targets`
+ * the emitters from the outside in (here the pool, then the connection; an Agent puts itself
+ * first, a HyperDispatcher puts itself in the Agent's place).
+ */
+export interface PoolEvents {
+  /** A connection was opened (connected, TLS and hyper's handshake done). */
+  connect: [origin: URL, targets: [Pool, ClientConn]]
+  /** An open connection closed: by the server, an error, idle timeout, or `close()`. */
+  disconnect: [origin: URL, targets: [Pool, ClientConn], err: Error]
+  /** A connection could not be opened (`targets` holds only the pool: no connection came to be). */
+  connectionError: [origin: URL, targets: [Pool], err: Error]
+  /**
+   * The pool was busy (a dispatch returned false: every connection taken, the limit reached) and
+   * has caught up with its queue (`targets` ends with the connection that took the last waiting
+   * request; only the pool when aborts emptied the queue).
+   */
+  drain: [origin: URL, targets: [Pool, ClientConn] | [Pool]]
 }
 
 interface Slot {
@@ -94,9 +119,13 @@ export function poolConfig (options: PoolOptions, https: boolean): PoolConfig {
   }
 }
 
-export class Pool implements ExchangeHolder, Scheduler {
+export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Scheduler {
   /** The origin, e.g. `http://127.0.0.1:8080`. */
   readonly origin: string
+  /** The origin as a URL (the first argument of the pool's events). */
+  #url: URL
+  /** A dispatch found the pool saturated and said so: 'drain' is owed once the queue is served. */
+  #needDrain = false
   #connectOptions: ConnectOptions
   #max: number
   #keepAlive: number
@@ -130,6 +159,8 @@ export class Pool implements ExchangeHolder, Scheduler {
       throw new InvalidArgumentError('ERR_INVALID_URL', 'origin', `invalid origin: ${String(origin)}`)
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('ERR_INVALID_URL_SCHEME', 'origin', `unsupported origin scheme ${url.protocol}`)
+    super()
+    this.#url = new URL(url.origin)
     const config = poolConfig(options, url.protocol === 'https:')
     // proxy: 'env' is decided once per pool (the environment's proxy for this origin, or none).
     const proxy = pinProxy(config.connect.proxy, url, config.connect.socketPath)
@@ -156,7 +187,7 @@ export class Pool implements ExchangeHolder, Scheduler {
       running += s.running
     }
     const pending = this.#queued()
-    return { connected: this.#slots.size, free, pending, running, size: pending + running }
+    return { connected: this.#slots.size, free, pending, queued: pending, running, size: pending + running }
   }
 
   /** True once `close()` or `destroy()` was called. */
@@ -218,15 +249,23 @@ export class Pool implements ExchangeHolder, Scheduler {
     return (this.#dedicated ??= new DedicatedConnections(this.origin, this.#options))
   }
 
-  /** @internal Schedules a prepared exchange (the core entry both faces use). */
-  [kDispatch] (ex: Exchange): void {
+  /**
+   * @internal Schedules a prepared exchange (the core entry both faces use). false: the pool is
+   * saturated (the request waits in the queue and no more connections may be opened); 'drain'
+   * follows once the queue is served (undici's dispatch contract).
+   */
+  [kDispatch] (ex: Exchange): boolean {
+    // observability: its start, and its diagnostics message when someone subscribes
+    ex.startedAt = now()
+    if (requestTraced()) traceRequest(ex, this.origin)
     if (this.closed) {
       ex.fail(new ConnectionClosedError('ERR_CLOSED', 'the pool is closed'))
-      return
+      return true
     }
     if (this.#queued() >= this.#maxQueue) {
       ex.fail(new HyperError('ERR_POOL_QUEUE_FULL', `more than ${this.#maxQueue} requests are waiting for a connection`))
-      return
+      this.#needDrain = true
+      return false
     }
     ex.scheduler = this
     ex.retriesLeft = ex.replayable && IDEMPOTENT.has(ex.method.toUpperCase()) ? this.#retries : 0
@@ -235,11 +274,14 @@ export class Pool implements ExchangeHolder, Scheduler {
       const slot = this.#freeSlot()
       if (slot) {
         this.#run(slot, ex)
-        return
+        return true
       }
     }
     this.#enqueue(ex, false)
     this.#dispatch()
+    // Saturated: requests wait and no further connection may be opened.
+    if (this.#queued() > 0 && this.#slots.size + this.#connecting >= this.#limit()) this.#needDrain = true
+    return !this.#needDrain
   }
 
   #queued (): number {
@@ -277,6 +319,7 @@ export class Pool implements ExchangeHolder, Scheduler {
     if (i === -1) return
     this.#queue.splice(i, 1)
     ex.fail(err ?? new AbortError(reason))
+    if (this.#needDrain && this.#queued() === 0) this.#drained(null)
     this.#maybeClosed()
   }
 
@@ -334,6 +377,18 @@ export class Pool implements ExchangeHolder, Scheduler {
     slot.running++
     ex.slot = slot
     slot.conn[kDispatch](ex)
+    if (this.#needDrain && this.#queued() === 0) this.#drained(slot.conn)
+  }
+
+  /** The queue a saturated dispatch waited on has been served: 'drain' (emitted on a microtask, outside the scheduling code). */
+  #drained (conn: ClientConn | null): void {
+    this.#needDrain = false
+    queueMicrotask(() => this.emit('drain', this.#url, conn ? [this, conn] : [this]))
+  }
+
+  /** Most connections to have open now. */
+  #limit (): number {
+    return this.#protocol === '2' || (this.#learnProtocol && this.#protocol === null) ? 1 : Math.min(this.#max, this.#fdCap)
   }
 
   #dispatch (): void {
@@ -346,7 +401,7 @@ export class Pool implements ExchangeHolder, Scheduler {
     }
     // Open at most as many connections as requests wait for one (N concurrent requests to a
     // fresh origin open N, not N²).
-    const limit = this.#protocol === '2' || (this.#learnProtocol && this.#protocol === null) ? 1 : Math.min(this.#max, this.#fdCap)
+    const limit = this.#limit()
     const wanted = Math.min(this.#queued() - this.#connecting, limit - this.#slots.size - this.#connecting)
     for (let i = 0; i < wanted; i++) this.#open()
   }
@@ -362,12 +417,17 @@ export class Pool implements ExchangeHolder, Scheduler {
       }
       this.#protocol ??= conn.protocol
       const slot: Slot = { conn, running: 0, idleSince: -1, keepAlive: this.#keepAlive }
-      conn[kHooks].closed = () => this.#gone(slot)
+      conn[kHooks].closed = (err) => {
+        this.#gone(slot)
+        this.emit('disconnect', this.#url, [this, conn], err)
+      }
       conn[kHooks].draining = () => this.#gone(slot)
       this.#slots.add(slot)
+      this.emit('connect', this.#url, [this, conn])
       this.#slotIdle(slot)
     }, (err: Error) => {
       this.#connecting--
+      this.emit('connectionError', this.#url, [this], err)
       const code = (err as HyperError).code
       if ((code === 'EMFILE' || code === 'ENFILE') && this.#slots.size + this.#connecting > 0) {
         // Out of file descriptors: serve the queue on the connections there are (or are being

@@ -38,7 +38,10 @@ export const enum Slot {
   BodyStart = 9,
   BodyLength = 10,
   Object = 11,
-  Size = 12,
+  /** Response: ms on the uv_hrtime clock: the request was handed to hyper; its head was parsed. */
+  SentAt = 12,
+  HeadAt = 13,
+  Size = 14,
 }
 
 /** Bits of `Slot.Flags`. */
@@ -103,6 +106,23 @@ export const enum Tunnel {
   Size = 3,
 }
 
+/**
+ * How a connection was set up (`Connection.connectionInfo()`): step times in ms on the
+ * uv_hrtime clock (0 = not reached), and the socket's addresses (family 0: a Unix socket).
+ */
+export const enum ConnInfo {
+  StartedAt = 0,
+  ConnectedAt = 1,
+  SecuredAt = 2,
+  ReadyAt = 3,
+  Family = 4,
+  LocalAddress = 5,
+  LocalPort = 6,
+  RemoteAddress = 7,
+  RemotePort = 8,
+  Size = 9,
+}
+
 /** A response head (final or 1xx), read from its event record. */
 export class ResponseHead {
   readonly status: number
@@ -151,6 +171,9 @@ export type NativeTlsInfo = [alpn: string, version: string, cipher: string, auth
 
 /** A connect attempt as the addon reports it (read it by {@link Attempt} slot). */
 export type NativeAttempt = [address: string, family: 4 | 6, outcome: AttemptOutcome, error: NativeErrorInfo | undefined]
+/** How a connection was set up (read it by {@link ConnInfo} slot). */
+export type NativeConnInfo = [startedAt: number, connectedAt: number, securedAt: number, readyAt: number,
+  family: 0 | 4 | 6, localAddress: string, localPort: number, remoteAddress: string, remotePort: number]
 /** A proxy's answer to CONNECT (read it by {@link Tunnel} slot). */
 export type NativeTunnelReply = [status: number, reason: string, rawHeaders: string]
 

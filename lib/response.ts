@@ -7,6 +7,8 @@ import { ResponseBody, GC_DUMP_LIMIT, kEnd, kFail, kPush, type BodySource } from
 import { HyperError } from './errors.js'
 import { headersFromRaw, type IncomingHeaders } from './headers.js'
 import { splitRawHeaders, type ResponseHead } from './protocol.js'
+import { traceError } from './diagnostics.js'
+import { responseConnection, responseTimings, type ResponseConnection, type ResponseTimings, type TimedExchange } from './timings.js'
 
 /** A response head with its streaming body. */
 export class ClientResponse {
@@ -21,9 +23,12 @@ export class ClientResponse {
   #headers: IncomingHeaders | undefined
   #body: ResponseBody | null
   #complete: Buffer | null
+  #ex: TimedExchange
+  #connection: ResponseConnection | undefined | null = null
 
   /** @internal */
-  constructor (head: ResponseHead, body: ResponseBody | null) {
+  constructor (head: ResponseHead, body: ResponseBody | null, ex: TimedExchange) {
+    this.#ex = ex
     this.status = head.status
     const v = head.version
     this.httpVersion = v === 20 ? '2.0' : v === 10 ? '1.0' : '1.1'
@@ -42,6 +47,20 @@ export class ClientResponse {
   /** Headers keyed by lower-cased name; repeated values joined with `, ` (`set-cookie` is an array), as Node does. */
   get headers (): IncomingHeaders {
     return (this.#headers ??= headersFromRaw(this.rawHeaders))
+  }
+
+  /**
+   * When each step of this request happened (`performance.now()` ms) and how long each phase
+   * took: queued, DNS, connect, TLS (of a connection opened for it), sent, first byte, end.
+   * `end` (and `phases.download`, `phases.total`) are undefined until the body has ended.
+   */
+  get timings (): ResponseTimings {
+    return responseTimings(this.#ex)
+  }
+
+  /** The connection that carried this request: reused or new, protocol, peer and local address, TLS. */
+  get connection (): ResponseConnection {
+    return (this.#connection ??= responseConnection(this.#ex))!
   }
 
   /** The body stream (also async-iterable, with `text()`, `json()`, `arrayBuffer()`, `bytes()`, `dump()`). */
@@ -92,8 +111,11 @@ export class ResponseExchange extends Exchange implements BodySource {
   }
 
   override onHead (head: ResponseHead): void {
+    // The response keeps this exchange (for its timings): not the request body, which no retry
+    // needs once a response came (a fixed body went to the addon as a copy; a stream is the pump's).
+    this.body = undefined
     if (head.ended) {
-      this.#resolve(new ClientResponse(head, null))
+      this.#resolve(new ClientResponse(head, null, this))
       return
     }
     const body = new ResponseBody(this, head.body, false, () => { this.#body = body })
@@ -103,7 +125,7 @@ export class ResponseExchange extends Exchange implements BodySource {
     // Drop the settle functions: they reach the resolved promise and through it the response,
     // which would keep an unread body alive.
     this.#resolve = this.#reject = noop
-    resolve(new ClientResponse(head, body))
+    resolve(new ClientResponse(head, body, this))
   }
 
   override onData (chunk: Buffer): void {
@@ -115,6 +137,7 @@ export class ResponseExchange extends Exchange implements BodySource {
   }
 
   override onError (err: Error): void {
+    if (this.diag !== null) traceError(this, err)
     if (this.responded) this.#liveBody()?.[kFail](err)
     else this.#reject(err)
   }

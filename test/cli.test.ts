@@ -216,9 +216,15 @@ describe('node-hyper CLI: basics', () => {
     const port = (server.address() as { port: number }).port
     const url = `https://localhost:${port}/`
     try {
-      const ok = await run(['-v', '--cacert', caFile, '--resolve', `localhost:${port}:127.0.0.1`, '-w', '\n%{http_version} %{scheme} %{ssl_verify_result}', url])
+      const ok = await run(['-v', '--cacert', caFile, '--resolve', `localhost:${port}:127.0.0.1`, '-w', '\n%{http_version} %{scheme} %{ssl_verify_result}|%{time_connect} %{time_appconnect} %{time_pretransfer}', url])
       expect(ok.code).toBe(0)
-      expect(ok.stdout).toBe('v=2.0\n2 https 0')
+      const [out, times] = ok.stdout.split('|')
+      expect(out).toBe('v=2.0\n2 https 0')
+      // TCP connected, then the TLS handshake done: two measured steps, in order.
+      const [connect, appconnect, pretransfer] = times!.split(' ').map(Number)
+      expect(connect).toBeGreaterThan(0)
+      expect(appconnect).toBeGreaterThan(connect!)
+      expect(pretransfer).toBeGreaterThanOrEqual(appconnect!)
       expect(ok.stderr).toMatch(/TLSv1\.3 .*ALPN h2/)
       const h1 = await run(['--http1.1', '--cacert', caFile, '-w', '\n%{http_version}', url])
       expect(h1.stdout).toBe('v=1.1\n1.1')
@@ -331,7 +337,7 @@ describe('node-hyper CLI: argument validation happens before any connection', ()
 describe('node-hyper CLI: -w / --write-out', () => {
   const ALL = ['http_code', 'response_code', 'http_version', 'size_download', 'size_header', 'size_upload', 'speed_download',
     'time_namelookup', 'time_connect', 'time_appconnect', 'time_pretransfer', 'time_starttransfer', 'time_total', 'time_redirect',
-    'num_redirects', 'num_connects', 'num_headers', 'url_effective', 'redirect_url', 'remote_ip', 'remote_port', 'local_port',
+    'num_redirects', 'num_connects', 'num_headers', 'url_effective', 'redirect_url', 'remote_ip', 'remote_port', 'local_ip', 'local_port',
     'content_type', 'exitcode', 'errormsg', 'scheme', 'method', 'size_delivered', 'url']
 
   it('reports status, sizes and monotonic timings as curl does', async () => {
@@ -345,10 +351,11 @@ describe('node-hyper CLI: -w / --write-out', () => {
     expect(v).toMatchObject({
       http_code: '200', response_code: '200', http_version: '1.1', size_download: String(Buffer.byteLength(body)), size_upload: '5',
       num_redirects: '0', num_connects: '1', url_effective: `${base()}/echo`, redirect_url: '', remote_ip: '127.0.0.1',
-      remote_port: String(srv.port), local_port: '', content_type: 'application/json', exitcode: '0', errormsg: '', scheme: 'http',
+      remote_port: String(srv.port), local_ip: '127.0.0.1', content_type: 'application/json', exitcode: '0', errormsg: '', scheme: 'http',
       method: 'POST', size_delivered: String(Buffer.byteLength(body)), url: `${base()}/echo`, time_appconnect: '0.000000',
       time_redirect: '0.000000',
     })
+    expect(v.local_port).toMatch(/^[1-9]\d*$/)
     // size_header: the status line and headers as HTTP/1 text, with CRLFs and the blank line.
     expect(Number(v.size_header)).toBeGreaterThan('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n'.length)
     expect(Number(v.num_headers)).toBeGreaterThanOrEqual(5)
@@ -373,7 +380,8 @@ describe('node-hyper CLI: -w / --write-out', () => {
     // %header{} is the first value of a repeated header, as curl
     expect(plain).toBe('a\tb\r\n100% |one||\\\\ \\q %x ')
     const j = JSON.parse(`{${json}`) as Record<string, unknown>
-    expect(j).toMatchObject({ http_code: 200, http_version: '1.1', exitcode: 0, errormsg: null, local_port: null, num_redirects: 0 })
+    expect(j).toMatchObject({ http_code: 200, http_version: '1.1', exitcode: 0, errormsg: null, local_ip: '127.0.0.1', num_redirects: 0 })
+    expect(j.local_port).toBeTypeOf('number')
     expect(typeof j.time_total).toBe('number')
     expect(r.stderr).toBe("node-hyper: unknown --write-out variable: 'nope'\nto-stderr ")
     const h = await run(['-w', '%{header_json}', '-o', path.join(tmp, 'fmt.out'), `${base()}/echo`])

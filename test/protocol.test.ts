@@ -15,7 +15,7 @@ describe('native <-> JS wire contract', () => {
     return Object.fromEntries(Object.entries(e).filter(([, v]) => typeof v === 'number')) as Record<string, number>
   }
 
-  const TABLES = ['Attempt', 'AttemptOutcome', 'Err', 'Event', 'Flag', 'Limit', 'Slot', 'Tls', 'Tunnel']
+  const TABLES = ['Attempt', 'AttemptOutcome', 'ConnInfo', 'Err', 'Event', 'Flag', 'Limit', 'Slot', 'Tls', 'Tunnel']
   for (const name of TABLES) {
     it(`${name}: the same names and values on both sides`, () => {
       expect(protocol[name], `lib/protocol.ts exports ${name}`).toBeTypeOf('object')

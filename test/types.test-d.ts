@@ -10,6 +10,8 @@ import {
   type ProxyOption, type ProxyOptions, type EnvProxyOptions, type AgentRequestOptions, type UndiciConnectOptions, type LookupFunction, type PoolOptions, type HyperDispatcherOptions,
   type UpgradeOptions, type TunnelOptions, type UpgradedConnection,
   type ConnectOptions, type TlsOptions, type TlsConnectionInfo, type RequestOptions, type IncomingHeaders, type InformationalResponse,
+  type ResponseTimings, type TimingPhases, type ResponseConnection, type ConnectionInfo, type ConnectionTimings, type PoolStats,
+  type PoolEvents, type AgentEvents, type DiagnosticsRequest, type DiagnosticsSocket, type RequestDone, type RequestTimings,
 } from '../dist/esm/index.mjs'
 import * as cjs from '../dist/cjs/index.js'
 
@@ -114,6 +116,44 @@ describe('public types', () => {
     expectTypeOf<HyperError['errors']>().toEqualTypeOf<Error[] | undefined>()
     // dns.lookup itself is a LookupFunction (as for Node's net.connect).
     expectTypeOf<typeof import('node:dns').lookup>().toMatchTypeOf<LookupFunction>()
+  })
+
+  it('observability: timings, connection info, events, stats, diagnostics messages', () => {
+    expectTypeOf<ClientResponse['timings']>().toEqualTypeOf<ResponseTimings>()
+    expectTypeOf<ClientResponse['connection']>().toEqualTypeOf<ResponseConnection>()
+    expectTypeOf<ResponseTimings['start']>().toEqualTypeOf<number>()
+    expectTypeOf<ResponseTimings['end']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<ResponseTimings['phases']>().toEqualTypeOf<TimingPhases>()
+    expectTypeOf<TimingPhases['download']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<ResponseConnection['reused']>().toEqualTypeOf<boolean>()
+    expectTypeOf<ResponseConnection>().toMatchTypeOf<ConnectionInfo>()
+    expectTypeOf<ConnectionInfo['remotePort']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<ConnectionInfo['tls']>().toEqualTypeOf<TlsConnectionInfo | undefined>()
+    expectTypeOf<ClientConn['info']>().toEqualTypeOf<ConnectionInfo>()
+    expectTypeOf<ClientConn['timings']>().toEqualTypeOf<ConnectionTimings>()
+    expectTypeOf<PoolStats['queued']>().toEqualTypeOf<number>()
+    expectTypeOf<Agent['stats']>().toEqualTypeOf<Record<string, PoolStats>>()
+    expectTypeOf<HyperDispatcher['stats']>().toEqualTypeOf<Record<string, PoolStats>>()
+    expectTypeOf<HyperDispatcherOptions['retries']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<PoolEvents['connect']>().toEqualTypeOf<[origin: URL, targets: [Pool, ClientConn]]>()
+    expectTypeOf<AgentEvents['disconnect']>().toEqualTypeOf<[origin: URL, targets: [Agent, Pool, ClientConn], err: Error]>()
+    // Listeners are typed by event.
+    const listen = (p: Pool, a: Agent): void => {
+      p.on('connectionError', (origin, targets, err) => {
+        expectTypeOf(origin).toEqualTypeOf<URL>()
+        expectTypeOf(targets).toEqualTypeOf<[Pool]>()
+        expectTypeOf(err).toEqualTypeOf<Error>()
+      })
+      a.on('connect', (_origin, targets) => { expectTypeOf(targets).toEqualTypeOf<[Agent, Pool, ClientConn]>() })
+    }
+    void listen
+    expectTypeOf<DiagnosticsRequest['addHeader']>().returns.toEqualTypeOf<DiagnosticsRequest>()
+    expectTypeOf<DiagnosticsRequest['headers']>().toEqualTypeOf<string[]>()
+    expectTypeOf<DiagnosticsSocket['alpnProtocol']>().toEqualTypeOf<string | false>()
+    expectTypeOf<RequestDone['timings']>().toEqualTypeOf<RequestTimings>()
+    expectTypeOf<RequestTimings['firstByte']>().toEqualTypeOf<number | undefined>()
+    expectTypeOf<ResponseTimings['firstByte']>().toEqualTypeOf<number>()
+    expectTypeOf<RequestDone['error']>().toEqualTypeOf<Error | undefined>()
   })
 
   it('the CommonJS typings are the same declarations', () => {

@@ -8,6 +8,7 @@ import https from 'node:https'
 import http2 from 'node:http2'
 import net from 'node:net'
 import crypto from 'node:crypto'
+import dc from 'node:diagnostics_channel'
 import { Readable, Writable } from 'node:stream'
 import { pipeline as pipe } from 'node:stream/promises'
 import * as undici from 'undici'
@@ -85,6 +86,15 @@ function handler (req: http.IncomingMessage, res: http.ServerResponse): void {
       }
       return
     }
+    case '/reset':
+      // Reads the request, then drops the connection without an answer (a sent request fails).
+      hits.set(q.get('id')!, (hits.get(q.get('id')!) ?? 0) + 1)
+      req.socket.destroy()
+      return
+    case '/close':
+      res.setHeader('connection', 'close')
+      res.end('closing')
+      return
     case '/see-other':
       void readAll(req).then(() => { res.writeHead(303, { location: '/echo' }); res.end() })
       return
@@ -557,6 +567,189 @@ describe.each(implementations)('undici API through %s', (label, make, makeTls) =
     }
   })
 
+  it('diagnostics_channel: undici\'s request and client channels, in order, with undici\'s message shapes', async () => {
+    const names = ['undici:request:create', 'undici:client:sendHeaders', 'undici:request:headers', 'undici:request:trailers', 'undici:request:error',
+      'undici:client:beforeConnect', 'undici:client:connected', 'undici:client:connectError']
+    const seen: Array<[string, any]> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
+    const mine = `/echo?diag=${name}`
+    const dead = await deadPort()
+    // What consumers read of `socket`, read when published (undici's is a net.Socket: closed later, it forgets its peer).
+    const peer = (sock: { remoteAddress?: string, remotePort?: number, localPort?: number }) => ({ remoteAddress: sock.remoteAddress, remotePort: sock.remotePort, local: typeof sock.localPort })
+    const subs = names.map((n) => {
+      const fn = (m: any): void => { // eslint-disable-line @typescript-eslint/no-explicit-any
+        const p = m.request?.path ?? m.connectParams?.port
+        if (p === mine || p === `/dead-${name}` || p === String(srv.port) || p === String(dead)) {
+          if (m.socket) m.peer ??= peer(m.socket) // eslint-disable-line @typescript-eslint/no-unsafe-member-access
+          seen.push([n, m])
+        }
+        if (n === 'undici:request:create' && m.request.path === mine) m.request.addHeader('x-one', 'from-create')
+      }
+      dc.subscribe(n, fn)
+      return () => dc.unsubscribe(n, fn)
+    })
+    const own = make()
+    try {
+      const res = await undici.request(`${base}${mine}`, { dispatcher: own, headers: { 'x-two': 'caller' } })
+      // The header added in `create` went on the wire.
+      expect(await res.body.json()).toMatchObject({ xOne: 'from-create', xTwo: 'caller' })
+      const err = await undici.request(`http://127.0.0.1:${dead}/dead-${name}`, { dispatcher: own }).then(() => null, (e: NodeJS.ErrnoException) => e)
+      expect(err?.code).toBe('ECONNREFUSED')
+    } finally {
+      for (const off of subs) off()
+      await own.close()
+    }
+    const ok = seen.filter(([, m]) => m.request?.path === mine || m.connectParams?.port === String(srv.port))
+    expect(ok.map(([n]) => n)).toEqual(['undici:request:create', 'undici:client:beforeConnect', 'undici:client:connected',
+      'undici:client:sendHeaders', 'undici:request:headers', 'undici:request:trailers'])
+    const msg = Object.fromEntries(ok)
+    const request = msg['undici:request:create'].request
+    expect(request).toMatchObject({ origin: base, method: 'GET', path: mine })
+    expect(typeof request.addHeader).toBe('function')
+    expect(request.headers).toEqual(expect.arrayContaining(['x-two', 'caller', 'x-one', 'from-create']))
+    // One request object throughout, completed by the end.
+    for (const n of ['undici:client:sendHeaders', 'undici:request:headers', 'undici:request:trailers']) expect(msg[n].request).toBe(request)
+    expect(request.completed).toBe(true)
+    expect(request.aborted).toBe(false)
+    const sent = msg['undici:client:sendHeaders']
+    expect(sent.headers).toMatch(new RegExp(`^GET ${mine.replace(/[?]/g, '\\?')} HTTP/1\\.1\r\n`))
+    expect(sent.headers).toContain('x-one: from-create\r\n')
+    // (undici hands over its net.Socket; node-hyper a description with the fields consumers read)
+    expect(sent.peer).toEqual({ remoteAddress: '127.0.0.1', remotePort: srv.port, local: 'number' })
+    const response = msg['undici:request:headers'].response
+    expect(response).toMatchObject({ statusCode: 200, statusText: 'OK' })
+    expect(response.headers.every((b: unknown) => Buffer.isBuffer(b))).toBe(true)
+    expect(response.headers.map(String).map((x: string) => x.toLowerCase())).toContain('content-type')
+    expect(msg['undici:request:trailers'].trailers).toEqual([])
+    const params = { host: `127.0.0.1:${srv.port}`, hostname: '127.0.0.1', protocol: 'http:', port: String(srv.port), localAddress: null, servername: null }
+    expect(msg['undici:client:beforeConnect'].connectParams).toMatchObject({ ...params, version: undefined })
+    expect(msg['undici:client:connected'].connectParams).toMatchObject({ ...params, version: 'h1' })
+    // One socket (description) per connection: the same object in connected and sendHeaders.
+    expect(msg['undici:client:connected'].socket).toBe(sent.socket)
+    expect(msg['undici:client:connected'].peer).toEqual({ remoteAddress: '127.0.0.1', remotePort: srv.port, local: 'number' })
+
+    const failed = seen.filter(([, m]) => m.request?.path === `/dead-${name}` || m.connectParams?.port === String(dead))
+    expect(failed.map(([n]) => n)).toEqual(['undici:request:create', 'undici:client:beforeConnect', 'undici:client:connectError', 'undici:request:error'])
+    const f = Object.fromEntries(failed)
+    expect(f['undici:client:connectError'].error.code).toBe('ECONNREFUSED')
+    expect(f['undici:request:error'].error.code).toBe('ECONNREFUSED')
+    expect(f['undici:request:error'].request).toBe(f['undici:request:create'].request)
+    expect(f['undici:request:error'].request.aborted).toBe(true)
+  })
+
+  it('events: connect, disconnect, connectionError with (origin URL, targets, err); drain after a busy dispatch', async () => {
+    const own = make() as AnyDispatcher & { stats: unknown }
+    const events: Array<[string, URL, unknown[], Error | undefined]> = []
+    for (const e of ['connect', 'disconnect', 'connectionError', 'drain']) own.on(e as 'connect', ((o: URL, t: unknown[], err?: Error) => events.push([e, o, t, err])) as never)
+    try {
+      await (await undici.request(`${base}/close`, { dispatcher: own })).body.text()
+      for (let i = 0; i < 200 && !events.some(([e]) => e === 'disconnect'); i++) await sleep(5)
+      const dead = await deadPort()
+      await undici.request(`http://127.0.0.1:${dead}/`, { dispatcher: own }).catch(() => {})
+      const byName = Object.fromEntries(events.map((x) => [x[0], x]))
+      expect(Object.keys(byName).sort()).toEqual(['connect', 'connectionError', 'disconnect'])
+      for (const [, origin, targets] of events) {
+        expect(origin).toBeInstanceOf(URL)
+        expect(targets[0]).toBe(own)
+        expect(targets.length).toBeGreaterThanOrEqual(2)
+      }
+      expect(byName.connect![1].origin).toBe(base)
+      expect(byName.disconnect![1].origin).toBe(base)
+      expect(byName.disconnect![3]).toBeInstanceOf(Error)
+      expect(byName.connectionError![1].origin).toBe(`http://127.0.0.1:${dead}`)
+      expect((byName.connectionError![3] as NodeJS.ErrnoException).code).toBe('ECONNREFUSED')
+    } finally {
+      await own.close()
+    }
+
+    // One connection and more requests than it takes: dispatch() reports busy, 'drain' follows.
+    const one = (label.startsWith('node-hyper') ? new HyperDispatcher({ connections: 1 }) : new undici.Agent({ connections: 1 })) as unknown as AnyDispatcher
+    const drained = new Promise<[URL, unknown[]]>((resolve) => one.once('drain', (o: URL, t: unknown[]) => resolve([o, t])))
+    const results: boolean[] = []
+    const done: Promise<void>[] = []
+    for (let i = 0; i < 4; i++) {
+      done.push(new Promise<void>((resolve, reject) => {
+        results.push(one.dispatch({ origin: base, path: `/echo?busy=${i}`, method: 'GET' }, {
+          onRequestStart () {}, onResponseEnd: () => resolve(), onResponseError: (_c: unknown, e: Error) => reject(e),
+        } as unknown as undici.Dispatcher.DispatchHandler))
+      }))
+    }
+    try {
+      expect(results).toContain(false)
+      const [o, t] = await drained
+      expect(o.origin).toBe(base)
+      expect(t[0]).toBe(one)
+      await Promise.all(done)
+    } finally {
+      await one.close()
+    }
+  })
+
+  it('stats: { [origin]: { connected, free, pending, queued, running, size } }', async () => {
+    const own = make() as AnyDispatcher & { stats: Record<string, unknown> }
+    try {
+      await (await undici.request(`${base}/echo?stats`, { dispatcher: own })).body.text()
+      expect(own.stats[base]).toMatchObject({ connected: 1, pending: 0, queued: 0, running: 0, size: 0 })
+      // (undici's Agent counts an idle client as not free once it was busy; node-hyper counts it free)
+      if (label.startsWith('node-hyper')) expect(own.stats[base]).toMatchObject({ free: 1 })
+      const p = undici.request(`${base}/slow-head?ms=300`, { dispatcher: own })
+      await sleep(100)
+      expect(own.stats[base]).toMatchObject({ running: 1, size: 1 })
+      await (await p).body.text()
+    } finally {
+      await own.close()
+    }
+  })
+
+  it('interceptors.dns() over HTTPS: the origin becomes an IP, the TLS name (SNI, verification) stays the host name', async () => {
+    pki ??= makePki()
+    // The certificate names only wrong.example: verifying against the IP would fail.
+    const server = https.createServer({ ...pki.wrongHost }, (req, res) => {
+      res.end(JSON.stringify({ sni: (req.socket as import('node:tls').TLSSocket).servername, host: req.headers.host }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as net.AddressInfo).port
+    const lookups: string[] = []
+    const tlsD = makeTls(pki.ca)
+    const withDns = tlsD.compose(undici.interceptors.dns({
+      dualStack: false,
+      affinity: 4,
+      lookup: (origin: URL, _opts: unknown, cb: (err: Error | null, addrs: Array<{ address: string, family: number }>) => void) => {
+        lookups.push(origin.hostname)
+        cb(null, [{ address: '127.0.0.1', family: 4 }]) // loopback only
+      },
+    } as never))
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await undici.request(`https://wrong.example:${port}/`, { dispatcher: withDns })
+        expect(await res.body.json()).toEqual({ sni: 'wrong.example', host: `wrong.example:${port}` })
+      }
+      expect(lookups).toEqual(['wrong.example'])
+      // Without the interceptor the IP origin is verified as the IP (and fails).
+      const err = await undici.request(`https://127.0.0.1:${port}/`, { dispatcher: tlsD }).then(() => null, (e: NodeJS.ErrnoException) => e)
+      expect(err?.code).toBe('ERR_TLS_CERT_ALTNAME_INVALID')
+    } finally {
+      await tlsD.close()
+      await new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+    }
+  })
+
+  it('retries compose: a GET whose connection is reset reaches the server 1 + maxRetries times under the retry interceptor', async () => {
+    const own = make()
+    try {
+      const id = `${name}-reset-plain`
+      const err = await undici.request(`${base}/reset?id=${id}`, { dispatcher: own }).then(() => null, (e: Error) => e)
+      expect(err).toBeInstanceOf(Error)
+      expect(hits.get(id)).toBe(1)
+      const rid = `${name}-reset-retry`
+      const retrying = own.compose(undici.interceptors.retry({ maxRetries: 2, minTimeout: 5, maxTimeout: 10 }))
+      const rerr = await undici.request(`${base}/reset?id=${rid}`, { dispatcher: retrying }).then(() => null, (e: Error) => e)
+      expect(rerr).toBeInstanceOf(Error)
+      expect(hits.get(rid)).toBe(3)
+    } finally {
+      await own.close()
+    }
+  })
+
   it('close() and destroy(): flags, closed errors, in-flight requests fail with the destroy error', async () => {
     const own = make()
     const r = await undici.request(`${base}/echo`, { dispatcher: own })
@@ -590,6 +783,33 @@ describe('HyperDispatcher specifics', () => {
     const up = await undici.request(`${base}/echo`, { dispatcher: d as unknown as AnyDispatcher, upgrade: 'websocket' } as never).then(() => null, (e: Error) => e)
     expect((up as NodeJS.ErrnoException)?.code).toMatch(/UND_ERR_(NOT_SUPPORTED|INVALID_ARG)/)
     await d.close()
+  })
+
+  it('servername: an invalid one fails the request through its handler (InvalidArgumentError)', async () => {
+    const d = new HyperDispatcher()
+    try {
+      for (const servername of [42, '']) {
+        const err = await undici.request(`https://127.0.0.1:${srv.port}/`, { dispatcher: d as unknown as AnyDispatcher, servername } as never).then(() => null, (e: Error) => e)
+        expect(err).toBeInstanceOf(undici.errors.InvalidArgumentError)
+      }
+    } finally {
+      await d.close()
+    }
+  })
+
+  it('retries: opting in to the pool\'s own retry (retries: 1) doubles what the server sees under a retry interceptor', async () => {
+    const d = new HyperDispatcher({ retries: 1 })
+    try {
+      const id = `pool-retry-${Math.random()}`
+      await undici.request(`${base}/reset?id=${id}`, { dispatcher: d as unknown as AnyDispatcher }).catch(() => {})
+      expect(hits.get(id)).toBe(2)
+      const rid = `pool-retry-interceptor-${Math.random()}`
+      const retrying = (d as unknown as AnyDispatcher).compose(undici.interceptors.retry({ maxRetries: 2, minTimeout: 5, maxTimeout: 10 }))
+      await undici.request(`${base}/reset?id=${rid}`, { dispatcher: retrying }).catch(() => {})
+      expect(hits.get(rid)).toBe(6)
+    } finally {
+      await d.close()
+    }
   })
 
   it('keeps node-hyper\'s error as the cause of the undici error', async () => {

@@ -225,7 +225,7 @@ describe('upgrade() on Pool, Agent and the top-level function', () => {
     expect(head).toContain(`Host: 127.0.0.1:${raw.port}\r\n`)
     expect(head).toContain('Connection: Upgrade\r\nUpgrade: echo\r\n')
     expect(head).toContain('x-token: abc\r\n')
-    expect(pool.stats).toEqual({ connected: 0, free: 0, pending: 0, running: 0, size: 0 })
+    expect(pool.stats).toEqual({ connected: 0, free: 0, pending: 0, queued: 0, running: 0, size: 0 })
     up.socket.write('ping-1')
     up.socket.resume()
     expect((await readUntil(up.socket, (b) => b.length >= 6)).toString()).toBe('ping-1')

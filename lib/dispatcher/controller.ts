@@ -13,6 +13,7 @@ import { HyperError } from '../errors.js'
 import type { ResponseHead } from '../protocol.js'
 import { headersObject, latin1Pairs, rawBuffers } from './convert.js'
 import { invalidArgument, requestAborted, toUndiciError } from './undici.js'
+import { traceError } from '../diagnostics.js'
 
 /** The controller a new-style handler receives (undici 7's `DispatchController`). */
 export interface DispatchController {
@@ -228,6 +229,7 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
     if (this.#finished) return
     this.#settle()
     if (!this.done) super.abort(err) // the core cancels it; our onError then finds us finished
+    if (this.diag !== null) traceError(this, err as Error) // diagnostics: the error the handler sees
     try {
       this.handlerError(err as Error)
     } catch (e) {

@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events'
 import * as http from 'node:http'
 import * as querystring from 'node:querystring'
 import { Agent, type AgentOptions } from '../agent.js'
+import type { PoolStats } from '../pool.js'
 import { kDispatch as kSend } from '../client-conn.js'
 import { inspectHeaders } from '../exchange.js'
 import type { TlsOptions } from '../tls.js'
@@ -32,7 +33,14 @@ export interface HyperDispatcherOptions extends AgentOptions {
    * unless Node was started with `--max-http-header-size`). hyper's own limits still apply above it.
    */
   maxHeaderSize?: number
-  /** Use this Agent instead of creating one. `close()`/`destroy()` close it too. */
+  /**
+   * Retries of an idempotent request that failed after it was (partly) sent: **default 0** here
+   * (undici's Client does not retry; its `retry` interceptor does, and would multiply with these).
+   * A request that failed before any byte of it was written is always sent once more on another
+   * connection (the server never saw it), as undici does for requests queued on a dead socket.
+   */
+  retries?: number
+  /** Use this Agent instead of creating one (its own `retries` apply). `close()`/`destroy()` close it too. */
   agent?: Agent
   /**
    * undici's `connect` options, for drop-in use. TLS: `ca`, `cert`, `key`, `passphrase`,
@@ -103,8 +111,26 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     const agentOptions: Record<string, unknown> = { ...rest }
     for (const k of CONNECT_KEYS) delete agentOptions[k]
     applyConnect(options as unknown as Record<string, unknown>, agentOptions)
+    // undici's dispatchers do not retry sent requests by themselves (see `retries`).
+    if (agentOptions.retries === undefined) agentOptions.retries = 0
     this.agent = agent ?? new Agent(agentOptions as AgentOptions)
+    // undici's Agent events: `targets` is [this dispatcher, node-hyper's Pool, its ClientConn];
+    // errors are undici's (the node-hyper error is the cause).
+    const a = this.agent
+    a.on('connect', (o, t) => this.emit('connect', o, [this, ...t.slice(1)]))
+    a.on('disconnect', (o, t, err) => this.emit('disconnect', o, [this, ...t.slice(1)], toUndiciError(err)))
+    a.on('connectionError', (o, t, err) => this.emit('connectionError', o, [this, ...t.slice(1)], toUndiciError(err)))
+    a.on('drain', (o, t) => this.emit('drain', o, [this, ...t.slice(1)]))
   }
+
+  /**
+   * Counters per origin, as undici's `Agent.stats`: `{ [origin]: { connected, free, pending,
+   * queued, running, size } }`.
+   */
+  get stats (): Record<string, PoolStats> {
+    return this.agent.stats
+  }
+
 
   /** True once `close()` was called (new dispatches then fail with `ClientClosedError`). */
   get closed (): boolean {
@@ -139,7 +165,9 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     controller.wantInformational = typeof handler.onHeaders === 'function' || typeof handler.onResponseStart === 'function'
     controller.maxHeaderSize = this.#maxHeaderSize
     this.started(controller)
-    if (controller.begin()) this.agent[kSend](origin, controller)
+    // false: the origin's pool is saturated ('drain' follows), as undici's dispatch says.
+    // `servername` (checked where it is used: an invalid one fails the request through its handler).
+    if (controller.begin()) return this.agent[kSend](origin, controller, opts.servername as string | null | undefined)
     return true
   }
 

@@ -24,6 +24,9 @@ namespace nodehyper {
 #define NH_LOG(...) ((void)0)
 #endif
 
+// Monotonic milliseconds (uv_hrtime, the clock of process.hrtime and performance.now()).
+inline double HrMs() noexcept { return static_cast<double>(uv_hrtime()) / 1e6; }
+
 // RAII owners: one owner per hyper object; release() hands ownership to hyper.
 struct HyperDeleter {
   void operator()(hyper_request* p) const noexcept { hyper_request_free(p); }

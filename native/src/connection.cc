@@ -309,6 +309,7 @@ void Connection::ArmBodyDeadline(Exchange* ex) {
 
 void Connection::Send(Exchange* ex) {
   ex->sent = true;
+  ex->sent_at = HrMs();
   ex->written_at_send = bytes_written_;
   Deadlines& d = ex->deadlines;
   if (d.headers_timeout) {
@@ -370,6 +371,7 @@ void Connection::HandleTask(hyper_task* raw) {
       if (type == HYPER_TASK_CLIENTCONN) {
         client_.reset(static_cast<hyper_clientconn*>(value));
         state_ = State::kReady;
+        setup_.ready_at = HrMs();
         Emit(protocol::kConnected);
       } else {
         ErrorInfo info = ErrorFromTask(err.get());
@@ -451,6 +453,8 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
   std::string raw;
   bool have_raw = policy_->TakeRawHead(status, &raw);
   ex->head = CopyHead(resp, have_raw && wire_heads_ ? &raw : nullptr);
+  ex->head->sent_at = ex->sent_at;
+  ex->head->head_at = HrMs();
   // httparse drops a reason phrase with obs-text; node:http keeps it (latin1).
   if (have_raw && ex->head->reason.empty()) ObsTextReason(raw, &ex->head->reason);
   ex->body.reset(hyper_response_body(resp));

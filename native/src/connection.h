@@ -90,6 +90,12 @@ class Connection {
   // The CONNECT tunnel layer (null without one): the proxy's answer.
   const TunnelTransport* tunnel() const { return tunnel_; }
   bool http2() const { return policy_->http2(); }
+  // How it was set up: step times (ms, uv_hrtime; 0 = not reached) and the socket's addresses.
+  struct SetupInfo {
+    double started_at = 0, connected_at = 0, secured_at = 0, ready_at = 0;
+    SocketAddresses addresses;
+  };
+  const SetupInfo& setup_info() const { return setup_; }
   bool closed() const { return state_ == State::kClosed; }
   // Whether a new request can still be queued here (not closed, not being destroyed).
   bool accepting() const { return !poisoned() && !policy_->stopped(); }
@@ -212,6 +218,7 @@ class Connection {
   size_t live_ = 0;                    // exchanges not detached: JS awaits something of them
   std::list<std::unique_ptr<UploadCell>> uploads_;
 
+  SetupInfo setup_;
   int saved_errno_ = 0;  // the first socket error seen (the cause behind hyper's generic errors)
   const char* errno_syscall_ = "";
   ErrorInfo destroy_reason_;

@@ -13,6 +13,7 @@ namespace nodehyper {
 // ---------------------------------------------------------------- connect
 
 bool Connection::StartTcp(int family, const std::string& address, int port, ErrorInfo* err) {
+  setup_.started_at = HrMs();
   const char* syscall = "connect";
   int e = state_ == State::kNew ? sock_.ConnectTcp(family, address, port, opts_.socket, &syscall) : EISCONN;
   if (e) {
@@ -23,6 +24,7 @@ bool Connection::StartTcp(int family, const std::string& address, int port, Erro
 }
 
 bool Connection::StartUnix(const std::string& path, ErrorInfo* err) {
+  setup_.started_at = HrMs();
   const char* syscall = "connect";
   int e = state_ == State::kNew ? sock_.ConnectUnix(path, &syscall) : EISCONN;
   if (e) {
@@ -37,6 +39,7 @@ bool Connection::StartTcpRace(std::vector<Connector::Candidate> candidates, int 
     *err = ErrorInfo::Errno(EISCONN, "connect", "connect failed");
     return false;
   }
+  setup_.started_at = HrMs();
   uv_loop_t* loop;
   napi_get_uv_event_loop(env_, &loop);
   connector_ = std::make_unique<Connector>(driver_->addon(), loop, &Connection::OnRaceDone, this, std::move(candidates), port,
@@ -119,6 +122,8 @@ void Connection::FinishConnect() {
     FailConnect(ErrorInfo::Errno(err, "connect", "connect failed"));
     return;
   }
+  setup_.connected_at = HrMs();
+  sock_.Addresses(&setup_.addresses);
   uv_poll_stop(&poll_);
   interest_ = 0;
   state_ = State::kSecuring;
@@ -171,6 +176,7 @@ void Connection::AdvanceSetup() {
     case Transport::Step::kDone:
       break;
   }
+  if (layers_.size() > 1) setup_.secured_at = HrMs();  // TLS or a tunnel above the socket
   security_ = transport_->Describe();
   bool http2 = opts_.http2;
   if (security_.alpn == "h2") {

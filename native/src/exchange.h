@@ -108,6 +108,8 @@ struct ResponseHead {
   bool close = false;          // Connection: close
   ChunkList body;              // body bytes that arrived with the head
   bool ended = false;          // ... and the body ended with them
+  double sent_at = 0;          // ms (uv_hrtime): the request was handed to hyper
+  double head_at = 0;          // ms (uv_hrtime): this head was parsed
 };
 
 // Per-exchange deadlines on the loop clock (0 = not armed).
@@ -134,6 +136,7 @@ struct Exchange {
   Deadlines deadlines;
   std::unique_ptr<ErrorInfo> fail_reason;  // set by a timeout: reported instead of the generic reason
   uint64_t written_at_send = 0;
+  double sent_at = 0;             // ms (uv_hrtime) when Send() handed it to hyper
   uint64_t discard_left = 0;      // dump: bytes still to drop before giving the exchange up
   uint32_t stream_id = 0;         // HTTP/2: its stream (a GOAWAY names the last one processed)
   bool refused = false;           // HTTP/2: above a GOAWAY's last stream: never processed

@@ -27,6 +27,12 @@ napi_value Int(napi_env env, int64_t n) {
   return v;
 }
 
+napi_value Double(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+
 napi_value Bool(napi_env env, bool b) {
   napi_value v;
   napi_get_boolean(env, b, &v);
@@ -134,6 +140,8 @@ void EventBatch::Add(Event& ev) {
       rec[protocol::kSlotVersion] = h.version;
       rec[protocol::kSlotFlags] = (h.ended ? uint32_t{protocol::kFlagEnded} : 0u) | (h.close ? uint32_t{protocol::kFlagClose} : 0u);
       rec[protocol::kSlotKeepAlive] = static_cast<double>(h.keep_alive_ms);
+      rec[protocol::kSlotSentAt] = h.sent_at;  // 0 on a 1xx head
+      rec[protocol::kSlotHeadAt] = h.head_at;
       rec[protocol::kSlotTextStart] = static_cast<double>(text_->size());
       rec[protocol::kSlotTextLength] = static_cast<double>(h.reason.size() + 1 + h.raw_headers.size());
       text_->append(h.reason);
@@ -195,6 +203,22 @@ napi_value TunnelReplyToJs(napi_env env, const TunnelTransport::Reply& r) {
   return arr;
 }
 
+napi_value ConnInfoToJs(napi_env env, const Connection::SetupInfo& s) {
+  napi_value arr;
+  napi_create_array_with_length(env, protocol::kConnSize, &arr);
+  Set(env, arr, protocol::kConnStartedAt, Double(env, s.started_at));
+  Set(env, arr, protocol::kConnConnectedAt, Double(env, s.connected_at));
+  Set(env, arr, protocol::kConnSecuredAt, Double(env, s.secured_at));
+  Set(env, arr, protocol::kConnReadyAt, Double(env, s.ready_at));
+  const SocketAddresses& a = s.addresses;
+  Set(env, arr, protocol::kConnFamily, Int(env, a.family));
+  Set(env, arr, protocol::kConnLocalAddress, Latin1(env, a.local_address));
+  Set(env, arr, protocol::kConnLocalPort, Int(env, a.local_port));
+  Set(env, arr, protocol::kConnRemoteAddress, Latin1(env, a.remote_address));
+  Set(env, arr, protocol::kConnRemotePort, Int(env, a.remote_port));
+  return arr;
+}
+
 napi_value ProtocolTable(napi_env env) {
   napi_value root, table;
   napi_create_object(env, &root);
@@ -226,6 +250,9 @@ napi_value ProtocolTable(napi_env env) {
   napi_create_object(env, &table);
   NODE_HYPER_TUNNEL(X)
   napi_set_named_property(env, root, "Tunnel", table);
+  napi_create_object(env, &table);
+  NODE_HYPER_CONN_INFO(X)
+  napi_set_named_property(env, root, "ConnInfo", table);
 #undef X
   return root;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "common.h"
+#include "connection.h"
 #include "connector.h"
 #include "exchange.h"
 #include "transport.h"
@@ -46,6 +47,8 @@ class EventBatch {
 // The connect race's attempts (a list of Attempt tuples) and a proxy's answer to CONNECT.
 napi_value AttemptsToJs(napi_env env, const Connector& c);
 napi_value TunnelReplyToJs(napi_env env, const TunnelTransport::Reply& r);
+// How a connection was set up (a ConnInfo tuple).
+napi_value ConnInfoToJs(napi_env env, const Connection::SetupInfo& s);
 // The protocol tables as JS objects (binding.protocol()), for the contract test.
 napi_value ProtocolTable(napi_env env);
 

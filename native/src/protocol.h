@@ -38,7 +38,9 @@
   X(BodyStart, 9)   /* body bytes in `text` (latin1, one char per byte), or -1: see Object */    \
   X(BodyLength, 10) /* -1: no body */                                                            \
   X(Object, 11)     /* index in `objects` of an Err tuple or a large body Buffer, or -1 */       \
-  X(Size, 12)
+  X(SentAt, 12)     /* Response: ms, uv_hrtime clock: the request was handed to hyper to write */ \
+  X(HeadAt, 13)     /* Response: ms, uv_hrtime clock: hyper parsed the response head */        \
+  X(Size, 14)
 
 #define NODE_HYPER_FLAGS(X)                                                        \
   X(Ended, 1)  /* the body ended with the head (the exchange is over) */           \
@@ -94,6 +96,20 @@
   X(RawHeaders, 2)  /* NUL-joined, as the Head tuple's */                         \
   X(Size, 3)
 
+// How a connection was set up (Connection.connectionInfo()). Times are ms on the uv_hrtime clock,
+// 0 when the step did not happen (yet).
+#define NODE_HYPER_CONN_INFO(X)                                                     \
+  X(StartedAt, 0)      /* the socket connect started */                             \
+  X(ConnectedAt, 1)    /* the socket connected */                                   \
+  X(SecuredAt, 2)      /* TLS (and a proxy's CONNECT tunnel) done; 0 without them */ \
+  X(ReadyAt, 3)        /* hyper's handshake done: the connection takes requests */  \
+  X(Family, 4)         /* 4 or 6; 0 for a Unix socket (no addresses) */             \
+  X(LocalAddress, 5)                                                                \
+  X(LocalPort, 6)                                                                   \
+  X(RemoteAddress, 7)  /* the peer: through a proxy, the proxy */                   \
+  X(RemotePort, 8)                                                                  \
+  X(Size, 9)
+
 namespace nodehyper {
 namespace protocol {
 
@@ -141,6 +157,12 @@ enum AttemptOutcome : uint32_t {
 enum Tunnel : uint32_t {
 #define X(name, value) kTunnel##name = value,
   NODE_HYPER_TUNNEL(X)
+#undef X
+};
+
+enum ConnInfo : uint32_t {
+#define X(name, value) kConn##name = value,
+  NODE_HYPER_CONN_INFO(X)
 #undef X
 };
 

@@ -10,6 +10,7 @@
 #else
 #include <fcntl.h>
 #include <poll.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -209,6 +210,39 @@ bool Socket::WritableNow() noexcept {
   pollfd p{fd_, POLLOUT, 0};
   return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
 #endif
+}
+
+namespace {
+// An IPv4/IPv6 sockaddr as (address, port); false for any other family.
+bool NameOf(const sockaddr_storage& ss, std::string* address, int* port) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    if (uv_ip4_name(a, buf, sizeof buf) != 0) return false;
+    *port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    if (uv_ip6_name(a, buf, sizeof buf) != 0) return false;
+    *port = ntohs(a->sin6_port);
+  } else {
+    return false;
+  }
+  *address = buf;
+  return true;
+}
+}  // namespace
+
+void Socket::Addresses(SocketAddresses* out) const {
+  sockaddr_storage local, remote;
+  socklen_t llen = sizeof local, rlen = sizeof remote;
+  std::memset(&local, 0, sizeof local);
+  std::memset(&remote, 0, sizeof remote);
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &llen) != 0) return;
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&remote), &rlen) != 0) return;
+  SocketAddresses a;
+  if (!NameOf(local, &a.local_address, &a.local_port) || !NameOf(remote, &a.remote_address, &a.remote_port)) return;
+  a.family = remote.ss_family == AF_INET6 ? 6 : 4;
+  *out = std::move(a);
 }
 
 long PlainTransport::Read(uint8_t* buf, size_t len, int* err) noexcept {

@@ -16,6 +16,13 @@ struct SocketOptions {
   unsigned keep_alive_delay_s = 60; // TCP_KEEPIDLE (0 = the system default); Node's undici sockets use 60 s
 };
 
+// A connected socket's own and peer addresses (TCP over IPv4/IPv6); family 0 for a Unix socket.
+struct SocketAddresses {
+  int family = 0;  // 4, 6 or 0
+  std::string local_address, remote_address;
+  int local_port = 0, remote_port = 0;
+};
+
 class Socket {
  public:
   Socket() = default;
@@ -32,6 +39,8 @@ class Socket {
   int PendingError();
   // Whether the socket is writable right now (a completed connect), without waiting.
   bool WritableNow() noexcept;
+  // getsockname/getpeername of a connected TCP socket (left at family 0 otherwise).
+  void Addresses(SocketAddresses* out) const;
 
   // recv/send wrappers: >0 bytes moved, 0 EOF (recv only), -1 with *err set
   // (EAGAIN/EWOULDBLOCK reported as err == EAGAIN).

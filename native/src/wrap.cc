@@ -149,6 +149,7 @@ Napi::Function ConnectionWrap::Define(Napi::Env env) {
                          InstanceMethod<&ConnectionWrap::Close>("close"),
                          InstanceMethod<&ConnectionWrap::Destroy>("destroy"),
                          InstanceMethod<&ConnectionWrap::TlsInfo>("tlsInfo"),
+                         InstanceMethod<&ConnectionWrap::ConnectionInfo>("connectionInfo"),
                      });
 }
 
@@ -424,6 +425,11 @@ Napi::Value ConnectionWrap::TlsInfo(const Napi::CallbackInfo& info) {
   Transport::Security sec = conn_->security();
   if (!sec.tls) return env.Undefined();
   return Napi::Value(env, SecurityToJs(env, sec, conn_->http2()));
+}
+
+// How the connection was set up (protocol::ConnInfo): step times and the socket's addresses.
+Napi::Value ConnectionWrap::ConnectionInfo(const Napi::CallbackInfo& info) {
+  return Napi::Value(info.Env(), ConnInfoToJs(info.Env(), conn_->setup_info()));
 }
 
 }  // namespace nodehyper

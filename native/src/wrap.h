@@ -55,6 +55,7 @@ class ConnectionWrap : public Napi::ObjectWrap<ConnectionWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value TlsInfo(const Napi::CallbackInfo& info);
+  Napi::Value ConnectionInfo(const Napi::CallbackInfo& info);
   RefPtr<Connection> conn_;
 };
 
