@@ -1,9 +1,8 @@
 // Differences found by running undici's own test suite with HyperDispatcher as the global
 // dispatcher (npm run test:undici-suite; see RESULTS.md and README.md beside this file), each
 // pinned as a small test. Every scenario runs twice: through undici's own Agent (the control,
-// which passes) and through HyperDispatcher. The HyperDispatcher runs fail until the fix named
-// in README.md lands; this folder is therefore not part of `npm test`
-// (run: npm run test:undici-pins).
+// which passes) and through HyperDispatcher. Every fix named in README.md has landed, so these
+// run with `npm test` (alone: npm run test:undici-pins).
 //
 // A scenario that hangs on HyperDispatcher is bounded by `settle()` (5 s for exchanges that
 // take milliseconds) so that it fails instead of stalling the run.
