@@ -30,7 +30,7 @@
 import * as dc from 'node:diagnostics_channel'
 import type { Exchange } from './exchange.js'
 import type { ResponseHead } from './protocol.js'
-import { rawBuffers } from './dispatcher/convert.js'
+import { rawBuffers } from './headers.js'
 import { InvalidArgumentError } from './errors.js'
 import { flattenHeaders } from './validate.js'
 import { now, requestTimings, responseConnection, type ConnectionInfo, type RequestTimings, type ResponseConnection, type TimedConnection } from './timings.js'
@@ -163,6 +163,11 @@ function socketOf (conn: TimedConnection): DiagnosticsSocket {
 }
 
 /** The request enters node-hyper: it gets its message object, and `create` is published. */
+/** The message object traceRequest() attached to the exchange. */
+function requestOf (ex: Exchange): DiagnosticsRequest {
+  return ex.diag as DiagnosticsRequest
+}
+
 export function traceRequest (ex: Exchange, origin: string): void {
   const request = new DiagnosticsRequest(ex, origin)
   ex.diag = request
@@ -229,14 +234,14 @@ export class ResponseHeadMessage {
 
 /** The request was handed to a connection (`wire`: the head as the addon took it). */
 export function traceSend (ex: Exchange, conn: TimedConnection, wire: string): void {
-  const request = ex.diag!
+  const request = requestOf(ex)
   request[kHandedOver] = now()
   if (sendHeadersCh.hasSubscribers) sendHeadersCh.publish(new SendHeadersMessage(request, socketOf(conn), wire, conn.info.protocol === '2'))
 }
 
 /** The response head arrived. */
 export function traceHead (ex: Exchange, head: ResponseHead): void {
-  const request = ex.diag!
+  const request = requestOf(ex)
   request[kStatus] = head.status
   if (headersCh.hasSubscribers) {
     headersCh.publish({ request, response: new ResponseHeadMessage(head.status, head.reason, head.rawHeaders) })
@@ -254,7 +259,7 @@ export class RequestDone {
 
   constructor (ex: Exchange, error: Error | undefined) {
     this.#ex = ex
-    this.request = ex.diag!
+    this.request = requestOf(ex)
     this.statusCode = this.request[kStatus]
     this.error = error
   }
@@ -272,7 +277,7 @@ export class RequestDone {
 
 /** The body ended. */
 export function traceEnd (ex: Exchange): void {
-  const request = ex.diag!
+  const request = requestOf(ex)
   if (request.completed || request.aborted) return
   request.completed = true
   if (trailersCh.hasSubscribers) trailersCh.publish({ request, trailers: [] })
@@ -281,7 +286,7 @@ export function traceEnd (ex: Exchange): void {
 
 /** The request failed (or was aborted), before or after its head. */
 export function traceError (ex: Exchange, error: Error): void {
-  const request = ex.diag!
+  const request = requestOf(ex)
   if (request.completed || request.aborted) return
   request.aborted = true
   if (errorCh.hasSubscribers) errorCh.publish({ request, error })

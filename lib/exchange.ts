@@ -11,7 +11,6 @@ import type { ResponseHead } from './protocol.js'
 import { AbortError, InvalidArgumentError } from './errors.js'
 import { flattenHeaders, validateAuthority, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
 import type { IncomingHeaders } from './headers.js'
-import type { DiagnosticsRequest } from './diagnostics.js'
 import { now, type TimedConnection } from './timings.js'
 
 /** Chunks a streamed request body may yield. */
@@ -167,8 +166,11 @@ export abstract class Exchange {
   /** The connection that carried it (the last attempt's), and whether that one had served a request before. */
   conn: TimedConnection | null = null
   reused = false
-  /** Its diagnostics_channel message object when a subscriber was there as it started (else null: nothing published). */
-  diag: DiagnosticsRequest | null = null
+  /**
+   * Its diagnostics_channel message object (diagnostics.ts's `DiagnosticsRequest`) when a
+   * subscriber was there as it started, else null: nothing published. Opaque to the core.
+   */
+  diag: object | null = null
 
   #signal: AbortSignal | null = null
   #onAbort: (() => void) | null = null

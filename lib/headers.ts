@@ -1,4 +1,4 @@
-/** Response header conversion, following Node's http.IncomingMessage rules. @internal */
+/** Response header conversion from the addon's NUL-joined raw headers: Node's http.IncomingMessage rules, undici's shapes. @internal */
 
 /** Response headers keyed by lower-cased name. */
 export type IncomingHeaders = Record<string, string | string[] | undefined> & { 'set-cookie'?: string[] }
@@ -28,6 +28,46 @@ export function headersFromRaw (raw: readonly string[]): IncomingHeaders {
       out[name] = `${prev as string}; ${value}`
     } else {
       out[name] = `${prev as string}, ${value}`
+    }
+  }
+  return out
+}
+
+/**
+ * The addon's NUL-joined raw headers as the `Buffer[]` undici's `onHeaders` wants: one latin1
+ * Buffer for the whole head and a view per name and value (no copy per field).
+ */
+export function rawBuffers (joined: string): Buffer[] {
+  if (joined === '') return []
+  const all = Buffer.from(joined, 'latin1')
+  const out: Buffer[] = []
+  let start = 0
+  for (;;) {
+    const nul = joined.indexOf('\0', start)
+    if (nul === -1) {
+      out.push(all.subarray(start))
+      return out
+    }
+    out.push(all.subarray(start, nul))
+    start = nul + 1
+  }
+}
+
+/** undici's `parseHeaders` from the addon's NUL-joined raw headers: lower-cased names, repeats as arrays. */
+export function headersObject (joined: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  if (joined === '') return out
+  const raw = joined.split('\0')
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!.toLowerCase()
+    const value = raw[i + 1]!
+    const prev = Object.hasOwn(out, key) ? out[key] : undefined
+    if (prev === undefined) {
+      Object.defineProperty(out, key, { value, enumerable: true, configurable: true, writable: true })
+    } else if (typeof prev === 'string') {
+      out[key] = [prev, value]
+    } else {
+      prev.push(value)
     }
   }
   return out

@@ -11,9 +11,25 @@
 import { Exchange, type InformationalResponse } from '../exchange.js'
 import { HyperError } from '../errors.js'
 import type { ResponseHead } from '../protocol.js'
-import { headersObject, latin1Pairs, rawBuffers } from './convert.js'
+import { latin1Pairs } from './convert.js'
+import { headersObject, rawBuffers } from '../headers.js'
 import { invalidArgument, requestAborted, toUndiciError } from './undici.js'
 import { traceError } from '../diagnostics.js'
+
+/** What undici passes to `dispatch()` (the fields node-hyper uses). */
+export interface DispatchOptions {
+  origin?: string | URL
+  path: string
+  method: string
+  headers?: unknown
+  body?: unknown
+  query?: Record<string, unknown> | null
+  headersTimeout?: number | null
+  bodyTimeout?: number | null
+  expectContinue?: boolean | null
+  upgrade?: string | null
+  [key: string]: unknown
+}
 
 /** The controller a new-style handler receives (undici 7's `DispatchController`). */
 export interface DispatchController {

@@ -151,45 +151,7 @@ function encodeFormData (form: FormData): { type: string, length: number, parts:
   return { type: `multipart/form-data; boundary=${boundary}`, length: unknown ? -1 : length, parts: stream() }
 }
 
-/**
- * The addon's NUL-joined raw headers as the `Buffer[]` undici's `onHeaders` wants: one latin1
- * Buffer for the whole head and a view per name and value (no copy per field).
- */
-export function rawBuffers (joined: string): Buffer[] {
-  if (joined === '') return []
-  const all = Buffer.from(joined, 'latin1')
-  const out: Buffer[] = []
-  let start = 0
-  for (;;) {
-    const nul = joined.indexOf('\0', start)
-    if (nul === -1) {
-      out.push(all.subarray(start))
-      return out
-    }
-    out.push(all.subarray(start, nul))
-    start = nul + 1
-  }
-}
 
-/** undici's `parseHeaders` from the addon's NUL-joined raw headers: lower-cased names, repeats as arrays. */
-export function headersObject (joined: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {}
-  if (joined === '') return out
-  const raw = joined.split('\0')
-  for (let i = 0; i < raw.length; i += 2) {
-    const key = raw[i]!.toLowerCase()
-    const value = raw[i + 1]!
-    const prev = Object.hasOwn(out, key) ? out[key] : undefined
-    if (prev === undefined) {
-      Object.defineProperty(out, key, { value, enumerable: true, configurable: true, writable: true })
-    } else if (typeof prev === 'string') {
-      out[key] = [prev, value]
-    } else {
-      prev.push(value)
-    }
-  }
-  return out
-}
 
 export function latin1Pairs (obj: Record<string, unknown>): Buffer[] {
   const raw: Buffer[] = []

@@ -18,12 +18,12 @@ import { inspectHeaders } from '../exchange.js'
 import type { TlsOptions } from '../tls.js'
 import { TOKEN, hasHeader, validatePath } from '../validate.js'
 import { flatHeaders, toBody } from './convert.js'
-import { DispatchExchange, LegacyController, ModernController, wrapHandler, type ActiveDispatch, type ControllerOwner, type DispatchController, type DispatchHandler } from './controller.js'
+import { DispatchExchange, LegacyController, ModernController, wrapHandler, type ActiveDispatch, type ControllerOwner, type DispatchController, type DispatchHandler, type DispatchOptions } from './controller.js'
 import { dispatchUpgrade } from './upgrade.js'
 import { CONNECT_KEYS, applyConnect, type UndiciConnectOptions } from './connect.js'
 import { clientClosed, clientDestroyed, invalidArgument, toUndiciError, undiciOrThrow } from './undici.js'
 
-export type { DispatchController, DispatchHandler } from './controller.js'
+export type { DispatchController, DispatchHandler, DispatchOptions } from './controller.js'
 
 /** Options of {@link HyperDispatcher}: those of {@link Agent} (and so of `Pool`), or an Agent to use. */
 export interface HyperDispatcherOptions extends AgentOptions {
@@ -55,21 +55,6 @@ export interface HyperDispatcherOptions extends AgentOptions {
    * InvalidArgumentError (node-hyper opens its sockets natively and cannot use a custom connector).
    */
   connect?: UndiciConnectOptions
-}
-
-/** What undici passes to `dispatch()` (the fields node-hyper uses). */
-export interface DispatchOptions {
-  origin?: string | URL
-  path: string
-  method: string
-  headers?: unknown
-  body?: unknown
-  query?: Record<string, unknown> | null
-  headersTimeout?: number | null
-  bodyTimeout?: number | null
-  expectContinue?: boolean | null
-  upgrade?: string | null
-  [key: string]: unknown
 }
 
 type DispatchFn = (opts: DispatchOptions, handler: DispatchHandler) => boolean

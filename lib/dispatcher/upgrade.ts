@@ -20,10 +20,9 @@ import type { Agent } from '../agent.js'
 import { ConnectionClosedError, TimeoutError } from '../errors.js'
 import type { InformationalResponse } from '../exchange.js'
 import { kDedicated, type DedicatedExchange, type DedicatedOutcome, type DedicatedRequest } from '../upgrade.js'
-import type { ControllerOwner, DispatchController, DispatchHandler } from './controller.js'
-import { headersObject, rawBuffers } from './convert.js'
+import type { ControllerOwner, DispatchController, DispatchHandler, DispatchOptions } from './controller.js'
+import { headersObject, rawBuffers } from '../headers.js'
 import { badUpgrade, invalidArgument, notSupported, requestAborted } from './undici.js'
-import type { DispatchOptions } from './index.js'
 
 // undici's isValidHeaderValue: no CR, LF, NUL, no leading/trailing whitespace.
 const INVALID_HEADER_VALUE = /[\0\r\n]|^[\t ]|[\t ]$/
