@@ -92,13 +92,13 @@ void Connection::StartHandshake() {
   hyper_clientconn_options* o = hyper_clientconn_options_new();
   // HTTP/1 response names in wire case and order come from the recorded head (raw_head.h),
   // much cheaper than hyper's per-response maps; hyper's options stay for the other cases
-  // (HTTP/2 has neither; obs-fold lines are hyper's to unfold).
-  wire_heads_ = !policy_->http2() && opts_.preserve_header_case && opts_.preserve_header_order && !opts_.allow_multiline_headers;
+  // (the HTTP/2 policy records none; obs-fold lines are hyper's to unfold).
+  wire_heads_ = policy_->RecordsHeads() && opts_.preserve_header_case && opts_.preserve_header_order && !opts_.allow_multiline_headers;
   hyper_clientconn_options_set_preserve_header_case(o, opts_.preserve_header_case && !wire_heads_ ? 1 : 0);
   hyper_clientconn_options_set_preserve_header_order(o, opts_.preserve_header_order && !wire_heads_ ? 1 : 0);
   hyper_clientconn_options_http1_allow_multiline_headers(o, opts_.allow_multiline_headers ? 1 : 0);
   hyper_clientconn_options_exec(o, exec_.get());
-  if (policy_->http2()) hyper_clientconn_options_http2(o, 1);
+  policy_->ConfigureHyper(o);
   hyper_task* t = hyper_clientconn_handshake(io, o);  // consumes io and options
   state_ = State::kHandshaking;
   if (!t) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "hyper_ffi.h"
 #include "raw_head.h"
 
 namespace nodehyper {
@@ -118,6 +119,11 @@ class SendPolicy {
   virtual size_t ReadAheadPerConnection() const = 0;
   // HTTP/1: the head of the response with this status as it was on the wire (see raw_head.h).
   virtual bool TakeRawHead(uint16_t status, std::string* out) { return false; }
+  // Whether TakeRawHead() can supply response names in wire case and order (then hyper's own
+  // header-case/order maps are not needed).
+  virtual bool RecordsHeads() const { return false; }
+  // The protocol's own hyper connection options.
+  virtual void ConfigureHyper(hyper_clientconn_options* o) const {}
   // The stream id hyper gave the request just sent (HTTP/2: odd ids in send order), 0 on HTTP/1.
   virtual uint32_t last_stream_id() const { return 0; }
 
@@ -134,6 +140,7 @@ class Http1Policy final : public SendPolicy {
   }
   void NoteRead(const uint8_t* p, size_t n) override { heads_.Feed(p, n); }
   bool TakeRawHead(uint16_t status, std::string* out) override { return heads_.Take(status, out); }
+  bool RecordsHeads() const override { return true; }
   void OnFinished(uint64_t id) override {
     if (active_ == id) active_ = 0;
   }
@@ -185,6 +192,7 @@ class Http2Policy final : public SendPolicy {
   size_t ReadAheadPerExchange() const override { return 16 * 1024 * 1024; }
   size_t ReadAheadPerConnection() const override { return 64 * 1024 * 1024; }
   bool TakeGoAway(GoAway* out) override { return watch_.Take(out); }
+  void ConfigureHyper(hyper_clientconn_options* o) const override { hyper_clientconn_options_http2(o, 1); }
   uint32_t last_stream_id() const override { return stream_id_; }
 
  private:
