@@ -28,6 +28,10 @@ beforeAll(async () => {
       setTimeout(() => res.end('late'), 10_000).unref()
       return
     }
+    if (req.url === '/4k') {
+      res.end('y'.repeat(4000))
+      return
+    }
     res.end('x'.repeat(100))
   })
   server.keepAliveTimeout = 60_000
@@ -111,6 +115,28 @@ describe('lifecycle', () => {
     }
     stop = true
     await churning
+  })
+
+  it('a response kept after its body was read does not keep the body bytes alive', async () => {
+    // The addon hands a loop turn's heads and small bodies (up to 4 KiB each) to JS in one string.
+    // A head that stays a view into that string pins its own body bytes and its neighbours'
+    // (2,000 kept responses: ~8 MB of 4,000-byte bodies); copied out, it holds only itself.
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port })
+    const kept: unknown[] = []
+    const warm = await conn.request({ path: '/4k' })
+    await warm.body.bytes()
+    gc()
+    const before = process.memoryUsage().heapUsed
+    for (let i = 0; i < 2000; i++) {
+      const res = await conn.request({ path: '/4k' })
+      expect((await res.body.bytes()).length).toBe(4000)
+      kept.push(res)
+    }
+    gc()
+    const held = process.memoryUsage().heapUsed - before
+    expect(kept).toHaveLength(2000)
+    expect(held, `heapUsed grew by ${held} bytes`).toBeLessThan(4 * 1024 * 1024)
+    await conn.close()
   })
 
   it('connections can run on a separate Executor', async () => {

@@ -284,10 +284,13 @@ export class LegacyController extends DispatchExchange {
     this.handler.onHeaders?.(info.status, latin1Pairs(headersFromList(info.rawHeaders)), () => {}, info.statusText)
   }
 
-  protected handlerHeaders (status: number, statusText: string): boolean {
+  protected handlerHeaders (status: number, statusText: string, joined: string): boolean {
     const h = this.handler
     h.onResponseStarted?.()
-    return h.onHeaders?.(status, this.rawHeaders!, () => this.resume(), statusText) !== false
+    // Built for the call, not cached on the controller: the controller lives as long as the body
+    // stream undici hands out, and Buffers kept that long get promoted out of the young
+    // generation (see detachedSlice in protocol.ts).
+    return h.onHeaders?.(status, rawBuffers(joined), () => this.resume(), statusText) !== false
   }
 
   protected handlerData (chunk: Buffer): boolean {
