@@ -68,6 +68,47 @@ export interface ActiveDispatch {
   whenSettled (): Promise<void>
   /** Ends it with `err` delivered to the handler. */
   failHandler (err: unknown): void
+  /** The owner's links while it is active (see {@link ActiveList}). */
+  activePrev: ActiveDispatch | null
+  activeNext: ActiveDispatch | null
+}
+
+/**
+ * The dispatches between their start and their handler's last callback, as an intrusive doubly
+ * linked list. Not a `Set`: when V8 outgrows a hash table it leaves the old table linked to the
+ * new one, entries included, until a full GC. Under steady load a Set of in-flight requests,
+ * added to and deleted from per request, kept such a chain of tables alive through old space, and
+ * with it every request's objects (undici's handler and body stream, the head, the header
+ * Buffers): undici's `request()` on `HyperDispatcher` promoted ~4x what it does on undici's own
+ * `Agent` and ran 2.5x its Mark-Compacts.
+ */
+export class ActiveList {
+  #first: ActiveDispatch | null = null
+
+  add (c: ActiveDispatch): void {
+    c.activePrev = null
+    c.activeNext = this.#first
+    if (this.#first !== null) this.#first.activePrev = c
+    this.#first = c
+  }
+
+  delete (c: ActiveDispatch): void {
+    const prev = c.activePrev
+    const next = c.activeNext
+    if (prev === null && this.#first !== c) return // not listed
+    if (prev !== null) prev.activeNext = next
+    else this.#first = next
+    if (next !== null) next.activePrev = prev
+    c.activePrev = null
+    c.activeNext = null
+  }
+
+  /** A snapshot, safe to iterate while entries settle. */
+  toArray (): ActiveDispatch[] {
+    const out: ActiveDispatch[] = []
+    for (let c = this.#first; c !== null; c = c.activeNext) out.push(c)
+    return out
+  }
 }
 
 /** What the controllers need of their dispatcher. */
@@ -97,6 +138,8 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
   #rawHeaders: Buffer[] | null = null
   #waiters: (() => void)[] | null = null
   rawTrailers: Buffer[] | null = null
+  activePrev: ActiveDispatch | null = null
+  activeNext: ActiveDispatch | null = null
   /** undici's `maxHeaderSize`: response header bytes (names and values) at or above it fail the request. */
   maxHeaderSize = 0
 

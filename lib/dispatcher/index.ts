@@ -18,7 +18,7 @@ import { inspectHeaders } from '../exchange.js'
 import type { TlsOptions } from '../tls.js'
 import { TOKEN, hasHeader, validatePath } from '../validate.js'
 import { flatHeaders, toBody } from './convert.js'
-import { DispatchExchange, LegacyController, ModernController, wrapHandler, type ActiveDispatch, type ControllerOwner, type DispatchController, type DispatchHandler, type DispatchOptions } from './controller.js'
+import { ActiveList, DispatchExchange, LegacyController, ModernController, wrapHandler, type ActiveDispatch, type ControllerOwner, type DispatchController, type DispatchHandler, type DispatchOptions } from './controller.js'
 import { dispatchUpgrade } from './upgrade.js'
 import { CONNECT_KEYS, applyConnect, type UndiciConnectOptions } from './connect.js'
 import { clientClosed, clientDestroyed, invalidArgument, toUndiciError, undiciOrThrow } from './undici.js'
@@ -80,7 +80,7 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
   /** The node-hyper Agent requests go through (`agent.pool(origin).stats` for counters). */
   readonly agent: Agent;
   /** @internal */
-  [kActive] = new Set<ActiveDispatch>()
+  [kActive] = new ActiveList()
   private _closed = false
   private _destroyed = false
   private _closing: Promise<void> | null = null
@@ -263,7 +263,7 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     }
     this._closed = true
     this._closing ??= (async () => {
-      await Promise.all([...this[kActive]].map((x) => x.whenSettled()))
+      await Promise.all(this[kActive].toArray().map((x) => x.whenSettled()))
       await this.agent.close()
       this._destroyed = true
     })()
@@ -285,7 +285,7 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     this._destroyed = true
     if (first) {
       const reason = err ?? clientDestroyed()
-      for (const x of [...this[kActive]]) x.failHandler(reason)
+      for (const x of this[kActive].toArray()) x.failHandler(reason)
       this.agent.destroy(reason)
     }
     queueMicrotask(() => callback!(null, null))

@@ -20,7 +20,7 @@ import type { Agent } from '../agent.js'
 import { ConnectionClosedError, TimeoutError } from '../errors.js'
 import type { InformationalResponse } from '../exchange.js'
 import { kDedicated, type DedicatedExchange, type DedicatedOutcome, type DedicatedRequest } from '../upgrade.js'
-import type { ControllerOwner, DispatchController, DispatchHandler, DispatchOptions } from './controller.js'
+import type { ActiveDispatch, ControllerOwner, DispatchController, DispatchHandler, DispatchOptions } from './controller.js'
 import { headersObject, rawBuffers } from '../headers.js'
 import { badUpgrade, invalidArgument, notSupported, requestAborted } from './undici.js'
 
@@ -102,6 +102,8 @@ class UpgradeDispatch implements DispatchController {
   #waiting: (() => void)[] | null = null
   rawHeaders: Buffer[] | null = null
   rawTrailers: Buffer[] | null = null
+  activePrev: ActiveDispatch | null = null
+  activeNext: ActiveDispatch | null = null
 
   constructor (input: UpgradeDispatchInput, dedicated: Dedicated) {
     this.#input = input
