@@ -14,7 +14,7 @@ import { ClientResponse, ResponseExchange } from './response.js'
 import { headersFromRaw } from './headers.js'
 import { validateAuthority, validateHttp2, validateTimeout } from './validate.js'
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
-import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction } from './connect.js'
+import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction, type NetConnectOptions } from './connect.js'
 import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
 import { connectionInfo, connectionTimings, kRecord, now, type ConnectionInfo, type ConnectionTimings, type TimedConnection } from './timings.js'
 import { ConnectTrace, connectTraced, requestTraced, traceEnd, traceHead, traceRequest, traceSend, type ConnectParams } from './diagnostics.js'
@@ -22,7 +22,7 @@ import { ConnectTrace, connectTraced, requestTraced, traceEnd, traceHead, traceR
 export { ClientResponse } from './response.js'
 export type { RequestOptions, RequestBody, BodyChunk, InformationalResponse } from './exchange.js'
 
-export type { LookupFunction } from './connect.js'
+export type { LookupFunction, NetConnectOptions } from './connect.js'
 
 /** Where to connect: an `http:` or `https:` URL, a host and port, or a Unix domain socket path. */
 export type ConnectTarget =
@@ -31,7 +31,7 @@ export type ConnectTarget =
   | { host?: string; hostname?: string; port?: number | string; protocol?: 'http:' | 'https:' }
   | { socketPath: string }
 
-export interface ConnectOptions {
+export interface ConnectOptions extends NetConnectOptions {
   /** The executor (event-loop driver) to run on; defaults to {@link Executor.default}. */
   executor?: Executor
   /** Keep response header names in wire case in `rawHeaders` (default true). */
@@ -40,31 +40,6 @@ export interface ConnectOptions {
   preserveHeaderOrder?: boolean
   /** Accept obsolete line folding (obs-fold) in response headers (default false). */
   allowMultilineHeaders?: boolean
-  /**
-   * Custom DNS lookup (default `dns.lookup`), called as Node's `net` calls it: with
-   * `{ family, all: true }` under `autoSelectFamily` (answer with every address), else `{ family }`.
-   */
-  lookup?: LookupFunction
-  /** Address family for the lookup: 0 (any), 4 or 6. */
-  family?: 0 | 4 | 6
-  /**
-   * Happy eyeballs (default true, as Node's `net`): every address of the host is looked up, IPv6
-   * and IPv4 interleaved, and connects to them are raced natively: one more starts each
-   * {@link ConnectOptions.autoSelectFamilyAttemptTimeout} (or as soon as one fails), earlier ones
-   * keep going, the first to connect wins and the others are closed. When all fail, the error's
-   * `errors` lists each attempt. false: only the first address is tried.
-   */
-  autoSelectFamily?: boolean
-  /** ms to wait for an attempt before starting the next (default 250, at least 10; Node's default). */
-  autoSelectFamilyAttemptTimeout?: number
-  /** Local IP address to connect from (bound before connecting); only addresses of its family are tried. */
-  localAddress?: string
-  /** TCP keep-alive probes on the socket (default true). Not HTTP keep-alive: see `keepAliveTimeout` on Pool. */
-  keepAlive?: boolean
-  /** Idle time before the first TCP keep-alive probe, ms (default 60,000, as Node's sockets under undici; rounded down to seconds; 0 = the system's). */
-  keepAliveInitialDelay?: number
-  /** `TCP_NODELAY`: send small writes at once (default true). */
-  noDelay?: boolean
   /**
    * Connect to this Unix domain socket instead of the URL's host and port; the URL still gives
    * the scheme (`https:` for TLS over the socket), the `Host` header and the TLS server name.

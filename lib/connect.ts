@@ -17,15 +17,32 @@ export type LookupFunction = (
   callback: (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void,
 ) => void
 
-/** The connect options this module reads (a subset of `ConnectOptions`). */
+/** How the socket is found and set up: the part of {@link ConnectOptions} that the connect race reads. */
 export interface NetConnectOptions {
+  /**
+   * Custom DNS lookup (default `dns.lookup`), called as Node's `net` calls it: with
+   * `{ family, all: true }` under `autoSelectFamily` (answer with every address), else `{ family }`.
+   */
   lookup?: LookupFunction
+  /** Address family for the lookup: 0 (any), 4 or 6. */
   family?: 0 | 4 | 6
+  /**
+   * Happy eyeballs (default true, as Node's `net`): every address of the host is looked up, IPv6
+   * and IPv4 interleaved, and connects to them are raced natively: one more starts each
+   * {@link NetConnectOptions.autoSelectFamilyAttemptTimeout} (or as soon as one fails), earlier ones
+   * keep going, the first to connect wins and the others are closed. When all fail, the error's
+   * `errors` lists each attempt. false: only the first address is tried.
+   */
   autoSelectFamily?: boolean
+  /** ms to wait for an attempt before starting the next (default 250, at least 10; Node's default). */
   autoSelectFamilyAttemptTimeout?: number
+  /** Local IP address to connect from (bound before connecting); only addresses of its family are tried. */
   localAddress?: string
+  /** TCP keep-alive probes on the socket (default true). Not HTTP keep-alive: see `keepAliveTimeout` on Pool. */
   keepAlive?: boolean
+  /** Idle time before the first TCP keep-alive probe, ms (default 60,000, as Node's sockets under undici; rounded down to seconds; 0 = the system's). */
   keepAliveInitialDelay?: number
+  /** `TCP_NODELAY`: send small writes at once (default true). */
   noDelay?: boolean
 }
 

@@ -6,7 +6,7 @@ import { binding } from './native.js'
 
 export { Executor } from './executor.js'
 export { ClientConn } from './client-conn.js'
-export type { ConnectOptions, ConnectTarget, LookupFunction } from './client-conn.js'
+export type { ConnectOptions, ConnectTarget, LookupFunction, NetConnectOptions } from './client-conn.js'
 export type { ProxyOption, ProxyOptions, EnvProxyOptions } from './proxy.js'
 export { ClientResponse } from './response.js'
 export type { RequestOptions, RequestBody, BodyChunk, InformationalResponse } from './exchange.js'
