@@ -1,5 +1,7 @@
 /** Response header conversion from the addon's NUL-joined raw headers: Node's http.IncomingMessage rules, undici's shapes. @internal */
 
+import { splitRawHeaders } from './protocol.js'
+
 /** Response headers keyed by lower-cased name. */
 export type IncomingHeaders = Record<string, string | string[] | undefined> & { 'set-cookie'?: string[] }
 
@@ -55,9 +57,12 @@ export function rawBuffers (joined: string): Buffer[] {
 
 /** undici's `parseHeaders` from the addon's NUL-joined raw headers: lower-cased names, repeats as arrays. */
 export function headersObject (joined: string): Record<string, string | string[]> {
+  return headersObjectFromList(splitRawHeaders(joined))
+}
+
+/** {@link headersObject} from `[name, value, ...]` pairs. */
+export function headersObjectFromList (raw: readonly string[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
-  if (joined === '') return out
-  const raw = joined.split('\0')
   for (let i = 0; i < raw.length; i += 2) {
     const key = raw[i]!.toLowerCase()
     const value = raw[i + 1]!

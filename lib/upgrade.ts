@@ -153,21 +153,20 @@ type NodeError = NodeJS.ErrnoException & { address?: string, port?: number }
 function targetTls (t: Target, options: DedicatedConnectOptions, setup: { secureContext: tls.SecureContext, rejectUnauthorized: boolean }): tls.ConnectionOptions {
   const tlsOptions: TlsOptions = options.tls ?? {}
   const verifyHost = tlsOptions.servername ?? (t.socketPath ? t.hostHeader.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : t.hostname)
-  return {
-    secureContext: setup.secureContext,
-    rejectUnauthorized: setup.rejectUnauthorized,
-    ...(net.isIP(verifyHost) ? {} : { servername: verifyHost }),
-    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(verifyHost, cert),
-    // The dedicated connection speaks HTTP/1.1 (101 and CONNECT tunnels are HTTP/1.1 only).
-    ALPNProtocols: ['http/1.1'],
-  }
+  return http1Tls(setup, verifyHost)
 }
 
 /** Node's TLS options for an https: proxy. */
 function proxyTls (proxy: ProxyConfig): tls.ConnectionOptions {
   const tlsOptions: TlsOptions = proxy.tls ?? {}
-  const setup = nodeSecureContextFor(tlsOptions)
-  const verifyHost = tlsOptions.servername ?? proxy.hostname
+  return http1Tls(nodeSecureContextFor(tlsOptions), tlsOptions.servername ?? proxy.hostname)
+}
+
+/**
+ * Node's TLS options for a dedicated connection verified against `verifyHost` (SNI only for names,
+ * not IP literals). It speaks HTTP/1.1: 101 and CONNECT tunnels are HTTP/1.1 only.
+ */
+function http1Tls (setup: { secureContext: tls.SecureContext, rejectUnauthorized: boolean }, verifyHost: string): tls.ConnectionOptions {
   return {
     secureContext: setup.secureContext,
     rejectUnauthorized: setup.rejectUnauthorized,

@@ -12,7 +12,7 @@ import { Exchange, type InformationalResponse } from '../exchange.js'
 import { HyperError } from '../errors.js'
 import type { ResponseHead } from '../protocol.js'
 import { latin1Pairs } from './convert.js'
-import { headersObject, rawBuffers } from '../headers.js'
+import { headersObject, headersObjectFromList, rawBuffers } from '../headers.js'
 import { invalidArgument, requestAborted, toUndiciError } from './undici.js'
 import { traceError } from '../diagnostics.js'
 
@@ -324,7 +324,7 @@ export class LegacyController extends DispatchExchange {
   }
 
   protected handlerInformational (info: InformationalResponse): void {
-    this.handler.onHeaders?.(info.status, latin1Pairs(headersFromList(info.rawHeaders)), () => {}, info.statusText)
+    this.handler.onHeaders?.(info.status, latin1Pairs(headersObjectFromList(info.rawHeaders)), () => {}, info.statusText)
   }
 
   protected handlerHeaders (status: number, statusText: string, joined: string): boolean {
@@ -356,7 +356,7 @@ export class ModernController extends DispatchExchange {
   }
 
   protected handlerInformational (info: InformationalResponse): void {
-    this.handler.onResponseStart?.(this, info.status, headersFromList(info.rawHeaders), info.statusText)
+    this.handler.onResponseStart?.(this, info.status, headersObjectFromList(info.rawHeaders), info.statusText)
   }
 
   protected handlerHeaders (status: number, statusText: string, joined: string): boolean {
@@ -386,9 +386,6 @@ function headerBytes (joined: string): number {
   return joined.length - separators
 }
 
-function headersFromList (raw: readonly string[]): Record<string, string | string[]> {
-  return headersObject(raw.join('\0'))
-}
 
 /** Presents an old-style handler to new-style code (what undici's interceptors expect). */
 export function wrapHandler (handler: DispatchHandler): DispatchHandler {

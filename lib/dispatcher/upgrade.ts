@@ -21,7 +21,7 @@ import { ConnectionClosedError, TimeoutError } from '../errors.js'
 import type { InformationalResponse } from '../exchange.js'
 import { kDedicated, type DedicatedExchange, type DedicatedOutcome, type DedicatedRequest } from '../upgrade.js'
 import type { ActiveDispatch, ControllerOwner, DispatchController, DispatchHandler, DispatchOptions } from './controller.js'
-import { headersObject, rawBuffers } from '../headers.js'
+import { headersObjectFromList, rawBuffers } from '../headers.js'
 import { badUpgrade, invalidArgument, notSupported, requestAborted } from './undici.js'
 
 // undici's isValidHeaderValue: no CR, LF, NUL, no leading/trailing whitespace.
@@ -31,9 +31,6 @@ function toBuffers (raw: readonly string[]): Buffer[] {
   return rawBuffers(raw.join('\0'))
 }
 
-function headersFromList (raw: readonly string[]): Record<string, string | string[]> {
-  return headersObject(raw.join('\0'))
-}
 
 /** What the dispatcher hands over: the request as it validated it, and its own hooks. */
 export interface UpgradeDispatchInput {
@@ -212,7 +209,7 @@ class UpgradeDispatch implements DispatchController {
     // return value is ignored. undici's upgrade() handler throws here ('bad upgrade').
     if (info.status === 100) return
     this.#call(() => {
-      if (this.#modern) h.onResponseStart?.(this, info.status, headersFromList(info.rawHeaders), info.statusText)
+      if (this.#modern) h.onResponseStart?.(this, info.status, headersObjectFromList(info.rawHeaders), info.statusText)
       else h.onHeaders?.(info.status, toBuffers(info.rawHeaders), () => {}, info.statusText)
     })
   }
@@ -246,7 +243,7 @@ class UpgradeDispatch implements DispatchController {
     this.#finish()
     try {
       if (this.#modern) {
-        h.onRequestUpgrade?.(this, statusCode, headersFromList(rawHeaders), socket)
+        h.onRequestUpgrade?.(this, statusCode, headersObjectFromList(rawHeaders), socket)
       } else {
         h.onResponseStarted?.()
         h.onUpgrade!(statusCode, this.rawHeaders, socket)
@@ -265,7 +262,7 @@ class UpgradeDispatch implements DispatchController {
     this.rawHeaders = toBuffers(out.rawHeaders)
     const ok = this.#call(() => {
       if (this.#modern) {
-        h.onResponseStart?.(this, out.statusCode, headersFromList(out.rawHeaders), out.statusText)
+        h.onResponseStart?.(this, out.statusCode, headersObjectFromList(out.rawHeaders), out.statusText)
       } else {
         h.onResponseStarted?.()
         if (h.onHeaders?.(out.statusCode, this.rawHeaders!, () => this.resume(), out.statusText) === false) this.pause()
