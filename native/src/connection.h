@@ -229,6 +229,7 @@ class Connection {
   Ending ending_ = Ending::kNone;
   bool peer_eof_ = false;
   bool driving_ = false;
+  size_t drive_body_bytes_ = 0;  // response body bytes this drive took from hyper (its budget)
   bool redrive_ = false;
   bool dirty_ = false;
   bool busy_ = false;
