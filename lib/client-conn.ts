@@ -672,6 +672,13 @@ export class ClientConn implements ExchangeHolder {
     if (this.#exchanges.get(ex.id) === ex) this.#native.dump(ex.id, limit)
   }
 
+  /** @internal */
+  collectExchange (ex: Exchange, dest: Uint8Array): boolean {
+    if (this.#exchanges.get(ex.id) !== ex) return false
+    this.#native.collect(ex.id, dest)
+    return true
+  }
+
   /** Closes gracefully: queued and in-flight requests finish first. Resolves once closed. */
   close (): Promise<void> {
     if (this.#state === 'closed') return Promise.resolve()

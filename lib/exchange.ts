@@ -67,6 +67,8 @@ export interface ExchangeHolder {
   readExchange? (ex: Exchange): void
   /** On a connection: drop the rest of the body (past `limit` bytes: give the exchange up). */
   dumpExchange? (ex: Exchange, limit: number): void
+  /** On a connection: copy the rest of the body into `dest` (see `Exchange.collect`); false when it cannot. */
+  collectExchange? (ex: Exchange, dest: Uint8Array): boolean
 }
 
 /** What schedules exchanges onto connections (a Pool): told when one is over, asked about retries. */
@@ -195,6 +197,16 @@ export abstract class Exchange {
   /** Drops the rest of the body (`onEnd` follows); past `limit` bytes the exchange is given up instead. */
   dump (limit: number): void {
     this.holder?.dumpExchange?.(this, limit)
+  }
+
+  /**
+   * Has the rest of the body copied natively into `dest`, sized to the whole body as its head
+   * declared it, after the bytes already delivered (no `onData` for it; an `onData` already on
+   * its way still comes and belongs before it); `onEnd` once it is full, `onError` if the body
+   * does not fit. False when the exchange is not on a connection that can.
+   */
+  collect (dest: Uint8Array): boolean {
+    return this.holder?.collectExchange?.(this, dest) ?? false
   }
 
   /** Cancels wherever it is (queued or on a connection); the face hears `onError(AbortError)`. */

@@ -41,6 +41,12 @@ export interface NativeConnection {
   abort(id: number): boolean
   /** Read and drop the rest of the body; past `limit` bytes give the exchange up (JS hears End either way). */
   dump(id: number, limit?: number): void
+  /**
+   * Copy the rest of the body straight into `dest` (sized to the declared content-length), after
+   * the bytes already delivered; End when it is full (an error if the body does not fit it).
+   * `dest` must stay reachable until End, an error, or abort().
+   */
+  collect(id: number, dest: Uint8Array): void
   close(): void
   destroy(code?: string, message?: string): void
   /** Once a TLS handshake is done (undefined for cleartext). */

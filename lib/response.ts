@@ -108,6 +108,8 @@ export class ResponseExchange extends Exchange implements BodySource {
   #bodyRef: WeakRef<ResponseBody> | null = null
   /** Held strongly until the end of the turn that made it, then registered if still unread. */
   #bodyUnswept: ResponseBody | null = null
+  /** The head's names and values (NUL-joined) while the body streams: for bodyLength(). */
+  #rawHeaders = ''
 
   constructor (options: RequestOptions | undefined) {
     super()
@@ -137,6 +139,7 @@ export class ResponseExchange extends Exchange implements BodySource {
       this.#resolve(new ClientResponse(head, null, this))
       return
     }
+    this.#rawHeaders = head.rawHeaders
     const body = new ResponseBody(this, head.body, false, () => { this.#body = body })
     this.#bodyRef = new WeakRef(body)
     this.#bodyUnswept = body
@@ -184,10 +187,32 @@ export class ResponseExchange extends Exchange implements BodySource {
     return this.#body ?? this.#bodyRef?.deref()
   }
 
-  // BodySource (read and dump come from Exchange): a body stream destroyed early gives up the exchange.
+  // BodySource (read, dump and collect come from Exchange).
+  /** The body's length from a single content-length header, when no transfer-encoding decides instead; else -1. */
+  bodyLength (): number {
+    return declaredLength(this.#rawHeaders)
+  }
+
+  // A body stream destroyed early gives up the exchange.
   abandon (): void {
     if (!this.done) this.abort(new HyperError('ERR_BODY_DESTROYED', 'the response body was destroyed before its end'))
   }
 }
 
 function noop (): void {}
+
+/** A single valid content-length and no transfer-encoding among NUL-joined names and values: its value, else -1. */
+export function declaredLength (joined: string): number {
+  if (joined === '') return -1
+  const raw = splitRawHeaders(joined)
+  let length = -1
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1
+    if (name.length === 14 && name.toLowerCase() === 'content-length') {
+      if (length !== -1 || !/^\d{1,15}$/.test(raw[i + 1]!)) return -1
+      length = Number(raw[i + 1])
+    }
+  }
+  return length
+}

@@ -189,8 +189,56 @@ void Connection::Dump(uint64_t id, uint64_t limit) {
   if (!ex) return;
   ex->discard = true;
   ex->discard_left = limit;
+  ex->collect = Exchange::Collect{};
   ex->pending.Clear();
   WantRead(id);
+}
+
+void Connection::Collect(uint64_t id, uint8_t* dest, size_t size) {
+  Exchange* ex = closed() ? nullptr : Find(id);
+  if (!ex || ex->detached || ex->discard || ex->collect.dest || !ex->head_emitted) return;
+  ex->collect = Exchange::Collect{dest, size, static_cast<size_t>(ex->emitted)};
+  if (ex->emitted > size) {
+    FailExchange(ex, LengthMismatch(ex, ex->emitted));
+    driver_->MarkDirty(this);
+    return;
+  }
+  // What was read ahead and not handed over yet goes first.
+  if (!ex->pending.empty()) {
+    size_t n = ex->pending.bytes();
+    if (n > size - ex->collect.filled) {
+      FailExchange(ex, LengthMismatch(ex, ex->collect.filled + n));
+      driver_->MarkDirty(this);
+      return;
+    }
+    ex->pending.CopyTo(dest + ex->collect.filled);
+    ex->collect.filled += n;
+  }
+  if (ex->ended) {
+    ListForFlush(ex);
+    driver_->MarkDirty(this);
+    return;
+  }
+  ex->want_read = false;  // re-armed below: the drive pushes the body task and its deadline
+  WantRead(id);
+}
+
+ErrorInfo Connection::LengthMismatch(const Exchange* ex, size_t got) {
+  return ErrorInfo::Local("ERR_RESPONSE_CONTENT_LENGTH_MISMATCH",
+                          "the response body is longer than its content-length (" + std::to_string(ex->collect.size) +
+                              " bytes declared, " + std::to_string(got) + " or more arrived)");
+}
+
+// collect: copies body bytes into JS's buffer; false (the exchange failed) when they overflow it.
+bool Connection::CollectBytes(Exchange* ex, const uint8_t* p, size_t n) {
+  Exchange::Collect& c = ex->collect;
+  if (n > c.size - c.filled) {
+    FailExchange(ex, LengthMismatch(ex, c.filled + n));
+    return false;
+  }
+  std::memcpy(c.dest + c.filled, p, n);
+  c.filled += n;
+  return true;
 }
 
 void Connection::RequestClose() {
@@ -474,6 +522,12 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
 void Connection::OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk) {
   size_t len = hyper_buf_len(chunk.get());
   drive_body_bytes_ += len;
+  if (ex->collect.dest) {
+    if (!CollectBytes(ex, hyper_buf_bytes(chunk.get()), len)) return;
+    PushBodyTask(ex);
+    ArmBodyDeadline(ex);
+    return;
+  }
   if (ex->discard && len > ex->discard_left) {
     // Too much left to drain: the dump ends here for JS, and the exchange is given up (HTTP/1
     // closes the connection, HTTP/2 resets the stream) instead of downloading the rest.
@@ -548,9 +602,19 @@ void Connection::FlushDeliveries() {
       ex->want_read = false;
       Event ev{protocol::kData, this, id};
       ev.data = ex->pending.TakeFront(ChunkList::kCoalesceLimit);
+      ex->emitted += ev.data.bytes();
       if (wrap_) driver_->Push(std::move(ev));
     }
     if (ex->ended && ex->pending.empty()) {
+      if (ex->collect.dest && ex->collect.filled != ex->collect.size) {
+        // hyper ended the body short of the length JS read from the head (it enforces the
+        // framing it used: another header decided it). JS must not take a half-filled buffer.
+        ErrorInfo why = ErrorInfo::Local("ERR_RESPONSE_CONTENT_LENGTH_MISMATCH",
+                                         "the response body ended after " + std::to_string(ex->collect.filled) +
+                                             " bytes; its content-length declared " + std::to_string(ex->collect.size));
+        FailExchange(ex, std::move(why));
+        continue;
+      }
       Emit(protocol::kEnd, id);
       RemoveExchange(id);
     }
@@ -613,6 +677,7 @@ void Connection::FailExchange(Exchange* ex, ErrorInfo info) {
 // Give up a sent exchange. `report`: the error JS should see (a timeout), or nullptr when JS
 // has settled it already (abort).
 void Connection::Abandon(Exchange* ex, const ErrorInfo* report) {
+  ex->collect = Exchange::Collect{};  // JS gave up: its buffer is no longer ours to fill
   if (report) {
     if (ex->head && !ex->head_emitted) EmitHead(ex);
     ErrorInfo info = *report;
@@ -671,6 +736,7 @@ void Connection::MarkDetached(Exchange* ex) {
 void Connection::EmitHead(Exchange* ex) {
   Event ev{protocol::kResponse, this, ex->id};
   ev.head = std::move(ex->head);
+  ex->emitted += ev.head->body.bytes();
   ex->head_emitted = true;
   if (wrap_) driver_->Push(std::move(ev));
 }

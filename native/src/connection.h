@@ -79,6 +79,9 @@ class Connection {
   // Read and drop the rest of the body; past `limit` bytes give the exchange up instead (JS
   // hears the end either way).
   void Dump(uint64_t id, uint64_t limit);
+  // Copies the rest of the body into `dest` (`size` bytes: the whole body as declared), after
+  // the bytes already handed to JS; kEnd once it is full and the body ended.
+  void Collect(uint64_t id, uint8_t* dest, size_t size);
   void RequestClose();                 // graceful: finish queued and in-flight work, then close
   void RequestDestroy(ErrorInfo why);  // forced: fail everything now
   void DetachWrap();                   // the JS handle was collected
@@ -159,6 +162,8 @@ class Connection {
   void PushBodyTask(Exchange* ex);
   void ArmBodyDeadline(Exchange* ex);
   bool ReadAheadAllowed(const Exchange* ex) const;
+  bool CollectBytes(Exchange* ex, const uint8_t* p, size_t n);
+  static ErrorInfo LengthMismatch(const Exchange* ex, size_t got);
   void StopSending();
   void OnGoAway(const GoAway& g);
   void FlushDeliveries();

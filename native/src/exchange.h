@@ -138,6 +138,15 @@ struct Exchange {
   uint64_t written_at_send = 0;
   double sent_at = 0;             // ms (uv_hrtime) when Send() handed it to hyper
   uint64_t discard_left = 0;      // dump: bytes still to drop before giving the exchange up
+  uint64_t emitted = 0;           // body bytes handed to JS so far (with the head, in kData events)
+  // collect: JS reads the whole body into one buffer of its declared length (Content-Length);
+  // the rest of the body is copied straight into it (no kData events), then kEnd. The buffer is
+  // JS's, kept reachable by JS until this exchange's kEnd or error; cleared when JS gives up.
+  struct Collect {
+    uint8_t* dest = nullptr;
+    size_t size = 0;
+    size_t filled = 0;
+  } collect;
   uint32_t stream_id = 0;         // HTTP/2: its stream (a GOAWAY names the last one processed)
   bool refused = false;           // HTTP/2: above a GOAWAY's last stream: never processed
   bool sent = false;

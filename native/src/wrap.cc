@@ -146,6 +146,7 @@ Napi::Function ConnectionWrap::Define(Napi::Env env) {
                          InstanceMethod<&ConnectionWrap::FailUpload>("failUpload"),
                          InstanceMethod<&ConnectionWrap::Abort>("abort"),
                          InstanceMethod<&ConnectionWrap::DumpBody>("dump"),
+                         InstanceMethod<&ConnectionWrap::Collect>("collect"),
                          InstanceMethod<&ConnectionWrap::Close>("close"),
                          InstanceMethod<&ConnectionWrap::Destroy>("destroy"),
                          InstanceMethod<&ConnectionWrap::TlsInfo>("tlsInfo"),
@@ -401,6 +402,19 @@ Napi::Value ConnectionWrap::DumpBody(const Napi::CallbackInfo& info) {
     conn_->Dump(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), limit);
   }
   return info.Env().Undefined();
+}
+
+// collect(id, dest: Uint8Array): the rest of the body goes straight into dest (see
+// Connection::Collect). JS keeps dest reachable until the exchange's kEnd or error, or until it
+// aborts the exchange (which stops the copying at once).
+Napi::Value ConnectionWrap::Collect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsTypedArray()) return ThrowType(env, "collect(id, dest)");
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "collect: dest must be a Uint8Array");
+  Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
+  conn_->Collect(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), u8.Data(), u8.ByteLength());
+  return env.Undefined();
 }
 
 Napi::Value ConnectionWrap::Close(const Napi::CallbackInfo& info) {

@@ -14,6 +14,24 @@ for (let i = 0; i < 20; i++) {
   await (await r2).body.dump(); await (await r3).body.text()
   if (i % 2) conn.destroy(); else await conn.close()
 }
+// whole-body reads the addon copies into one buffer (collect), one given up midway
+{
+  const big = http.createServer((req, res) => {
+    res.setHeader('content-length', 3 << 20)
+    res.write(Buffer.alloc(1 << 20, 1))
+    if (req.url === '/all') res.end(Buffer.alloc(2 << 20, 2))
+  })
+  await new Promise(r => big.listen(0, '127.0.0.1', r))
+  const conn = await ClientConn.connect({ host: '127.0.0.1', port: big.address().port })
+  const whole = await (await conn.request({ path: '/all' })).body.bytes()
+  if (whole.length !== 3 << 20 || whole[0] !== 1 || whole[whole.length - 1] !== 2) throw new Error('collect: wrong bytes')
+  const ac = new AbortController()
+  const half = (await conn.request({ path: '/half', signal: ac.signal })).body.bytes().catch(e => e.code)
+  setTimeout(() => ac.abort(), 50)
+  console.log('collect', whole.length, await half)
+  conn.destroy(); big.closeAllConnections(); big.close()
+  gc()
+}
 // mid-request destroy and GC'd connections
 for (let i = 0; i < 10; i++) {
   const conn = await ClientConn.connect({ host: '127.0.0.1', port })
