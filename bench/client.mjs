@@ -32,7 +32,10 @@ const origin = `${secure ? 'https' : 'http'}://${host}:${cfg.port}`
 const ca = cfg.ca ? fs.readFileSync(cfg.ca, 'latin1') : undefined
 const method = cfg.method ?? 'GET'
 const payload = cfg.bodySize ? Buffer.alloc(cfg.bodySize, 120) : undefined
-const streamBody = cfg.expectLen >= 65536 // large bodies are counted chunk by chunk, never joined
+// Large bodies are counted chunk by chunk, never joined; the "whole body" clients (names ending
+// in bytes() / arrayBuffer()) read them with the library's whole-body call instead.
+const wholeBody = / (bytes|arrayBuffer)\(\)$/.test(cfg.client)
+const streamBody = cfg.expectLen >= 65536 && !wholeBody
 
 let measuring = false
 let stop = false
@@ -139,6 +142,14 @@ const clients = {
   },
   async 'node-hyper via undici fetch' () {
     return undiciFetch(await hyperDispatcher())
+  },
+  // The same, reading each body whole (the library's own call): node-hyper's bytes() lets the
+  // addon fill one buffer of the content-length; undici's arrayBuffer() joins its chunks.
+  async 'node-hyper bytes()' () {
+    return clients['node-hyper']()
+  },
+  async 'undici arrayBuffer()' () {
+    return clients.undici()
   },
   async undici () {
     const { Pool } = await import('undici')

@@ -60,7 +60,7 @@ const SCENARIOS = [
   { id: 'h2c-1k', title: 'h2c GET 1 KiB, 1 connection, 100 streams', kind: 'rps', proto: 'h2c', path: '/1k', expectLen: KiB, conns: 1, inflight: 100,
     clients: ['node-hyper', 'node-hyper via undici fetch', 'undici fetch', 'node:http2', 'h2load'] },
   { id: 'download-1m', title: 'HTTP/1.1 1 MiB download, 1 connection', kind: 'transfer', proto: 'h1', path: '/1m', expectLen: MiB, conns: 1, inflight: 1,
-    clients: ['node-hyper', 'node-hyper via undici', 'undici', 'undici request()', 'node:http', 'wrk'] },
+    clients: ['node-hyper', 'node-hyper bytes()', 'node-hyper via undici', 'undici', 'undici arrayBuffer()', 'undici request()', 'node:http', 'wrk'] },
   { id: 'upload-1m', title: 'HTTP/1.1 1 MiB upload, 1 connection', kind: 'transfer', proto: 'h1', path: '/upload', method: 'POST', bodySize: MiB, expectLen: 0, conns: 1, inflight: 1,
     clients: ['node-hyper', 'undici', 'node:http', 'wrk'] },
   { id: 'tls-h1-1k', title: 'TLS HTTP/1.1 GET 1 KiB, 32 connections', kind: 'rps', proto: 'tls-h1', path: '/1k', expectLen: KiB, conns: 32, inflight: 1,
