@@ -3,7 +3,6 @@
  * `_read()` asks for the next chunk: that demand is the backpressure.
  */
 import { Readable } from 'node:stream'
-import { constants as bufferConstants } from 'node:buffer'
 import { HyperError, InvalidArgumentError } from './errors.js'
 
 /** @internal */
@@ -33,6 +32,12 @@ export interface BodySource {
 
 /** Below this a body arrives in one or two deliveries anyway: read whole bodies as a stream. */
 const COLLECT_MIN = 64 * 1024
+/**
+ * Above this the buffer is not allocated up front from the head's word: a server could announce
+ * gigabytes and send nothing. Longer bodies are read as a stream and joined (memory then grows
+ * with what actually arrives).
+ */
+const COLLECT_MAX = 64 * 1024 * 1024
 
 interface Collector {
   dest: Buffer
@@ -246,7 +251,7 @@ export class ResponseBody extends Readable {
     if (source === null || source.collect === undefined || this.#ended || this.#error || this.#deferredError ||
       this.destroyed || this.readableFlowing !== null) return null
     const size = source.bodyLength?.() ?? -1
-    if (size < COLLECT_MIN || size > bufferConstants.MAX_LENGTH || size < this.readableLength) return null
+    if (size < COLLECT_MIN || size > COLLECT_MAX || size < this.readableLength) return null
     const dest = Buffer.allocUnsafeSlow(size)
     if (!source.collect(dest)) return null
     // The addon writes into `dest` until the exchange ends: from now on the exchange holds this

@@ -184,6 +184,23 @@ describe('whole-body reads and framing (HTTP/1.1, exact bytes)', () => {
     await server.close()
   })
 
+  it('a huge content-length is not allocated up front (a server could announce gigabytes and send nothing)', async () => {
+    const server = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 536870912\r\n\r\n')
+      socket.write(pattern(100_000, 1)) // then nothing
+    })
+    const conn = await ClientConn.connect(`http://127.0.0.1:${server.port}`)
+    const before = process.memoryUsage().arrayBuffers
+    const res = await conn.request({ path: '/' })
+    const pending = res.body.bytes().then(() => null, (e: Error) => e)
+    await sleep(100)
+    // Read as a stream instead: memory follows what arrived (512 MiB with an up-front buffer).
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * MiB)
+    conn.destroy()
+    expect(await pending).toBeInstanceOf(HyperError)
+    await server.close()
+  })
+
   it('transfer-encoding decides over content-length: the chunked body is read, not the declared length', async () => {
     const body = pattern(150_000, 3)
     const server = await rawServer((socket) => {
