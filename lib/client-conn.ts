@@ -674,9 +674,7 @@ export class ClientConn implements ExchangeHolder {
 
   /** @internal */
   collectExchange (ex: Exchange, dest: Uint8Array): boolean {
-    if (this.#exchanges.get(ex.id) !== ex) return false
-    this.#native.collect(ex.id, dest)
-    return true
+    return this.#exchanges.get(ex.id) === ex && this.#native.collect(ex.id, dest)
   }
 
   /** Closes gracefully: queued and in-flight requests finish first. Resolves once closed. */

@@ -44,9 +44,10 @@ export interface NativeConnection {
   /**
    * Copy the rest of the body straight into `dest` (sized to the declared content-length), after
    * the bytes already delivered; End when it is full (an error if the body does not fit it).
-   * `dest` must stay reachable until End, an error, or abort().
+   * `dest` must stay reachable until End, an error, or abort(). False when the exchange is over
+   * in the addon (its End or error is on its way) or its body is being dumped: nothing changed.
    */
-  collect(id: number, dest: Uint8Array): void
+  collect(id: number, dest: Uint8Array): boolean
   close(): void
   destroy(code?: string, message?: string): void
   /** Once a TLS handshake is done (undefined for cleartext). */

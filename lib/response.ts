@@ -84,7 +84,7 @@ const bodyRegistry = new FinalizationRegistry<WeakRef<ResponseExchange>>((held) 
 // (an immediate), not when it is made. V8's young-generation GC treats a FinalizationRegistry's
 // cells as strong references to their targets, and the registry (old space) lists every cell
 // until a full GC: registering every body kept every response's objects alive through scavenges
-// into old space (HTTP/2, 100 streams: ~1.8 KB promoted per request and a Mark-Compact every
+// into old space (HTTP/2, 100 streams: ~1.4 KB promoted per request and a Mark-Compact every
 // ~10,000 requests; HTTP/1 bodies of small responses mostly arrive complete and were never
 // registered). A body read at once (`await res.body.text()`, `for await`) never is.
 let unswept: ResponseExchange[] = []

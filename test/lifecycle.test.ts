@@ -142,7 +142,7 @@ describe('lifecycle', () => {
 
   // V8's scavenges treat a FinalizationRegistry's cells as strong references: registering every
   // response body for the unread-body cleanup kept every HTTP/2 response's objects alive into old
-  // space (~1.8 KB per request, 36 MB here; checked by registering at once again). Bodies read in
+  // space (~1.4 KB per request, ~28 MB here; checked by registering at once again). Bodies read in
   // the turn they arrive are never registered now.
   it('HTTP/2 responses read at once are not promoted to old space', async () => {
     const h2 = http2.createServer((req, res) => res.end('z'.repeat(1024)))

@@ -194,14 +194,14 @@ void Connection::Dump(uint64_t id, uint64_t limit) {
   WantRead(id);
 }
 
-void Connection::Collect(uint64_t id, uint8_t* dest, size_t size) {
+bool Connection::Collect(uint64_t id, uint8_t* dest, size_t size) {
   Exchange* ex = closed() ? nullptr : Find(id);
-  if (!ex || ex->detached || ex->discard || ex->collect.dest || !ex->head_emitted) return;
+  if (!ex || ex->detached || ex->aborted || ex->discard || ex->collect.dest || !ex->head_emitted) return false;
   ex->collect = Exchange::Collect{dest, size, static_cast<size_t>(ex->emitted)};
   if (ex->emitted > size) {
     FailExchange(ex, LengthMismatch(ex, ex->emitted));
     driver_->MarkDirty(this);
-    return;
+    return true;
   }
   // What was read ahead and not handed over yet goes first.
   if (!ex->pending.empty()) {
@@ -209,7 +209,7 @@ void Connection::Collect(uint64_t id, uint8_t* dest, size_t size) {
     if (n > size - ex->collect.filled) {
       FailExchange(ex, LengthMismatch(ex, ex->collect.filled + n));
       driver_->MarkDirty(this);
-      return;
+      return true;
     }
     ex->pending.CopyTo(dest + ex->collect.filled);
     ex->collect.filled += n;
@@ -217,10 +217,11 @@ void Connection::Collect(uint64_t id, uint8_t* dest, size_t size) {
   if (ex->ended) {
     ListForFlush(ex);
     driver_->MarkDirty(this);
-    return;
+    return true;
   }
   ex->want_read = false;  // re-armed below: the drive pushes the body task and its deadline
   WantRead(id);
+  return true;
 }
 
 ErrorInfo Connection::LengthMismatch(const Exchange* ex, size_t got) {

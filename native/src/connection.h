@@ -80,8 +80,9 @@ class Connection {
   // hears the end either way).
   void Dump(uint64_t id, uint64_t limit);
   // Copies the rest of the body into `dest` (`size` bytes: the whole body as declared), after
-  // the bytes already handed to JS; kEnd once it is full and the body ended.
-  void Collect(uint64_t id, uint8_t* dest, size_t size);
+  // the bytes already handed to JS; kEnd once it is full and the body ended. False when the
+  // exchange cannot (it is over here, or its body is being dumped): JS reads the stream then.
+  bool Collect(uint64_t id, uint8_t* dest, size_t size);
   void RequestClose();                 // graceful: finish queued and in-flight work, then close
   void RequestDestroy(ErrorInfo why);  // forced: fail everything now
   void DetachWrap();                   // the JS handle was collected

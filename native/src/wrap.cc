@@ -404,8 +404,8 @@ Napi::Value ConnectionWrap::DumpBody(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// collect(id, dest: Uint8Array): the rest of the body goes straight into dest (see
-// Connection::Collect). JS keeps dest reachable until the exchange's kEnd or error, or until it
+// collect(id, dest: Uint8Array) -> whether the addon fills it: the rest of the body goes straight
+// into dest (see Connection::Collect); false leaves everything as it was. JS keeps dest reachable until the exchange's kEnd or error, or until it
 // aborts the exchange (which stops the copying at once).
 Napi::Value ConnectionWrap::Collect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -413,8 +413,8 @@ Napi::Value ConnectionWrap::Collect(const Napi::CallbackInfo& info) {
   Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
   if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "collect: dest must be a Uint8Array");
   Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
-  conn_->Collect(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), u8.Data(), u8.ByteLength());
-  return env.Undefined();
+  bool taken = conn_->Collect(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), u8.Data(), u8.ByteLength());
+  return Napi::Boolean::New(env, taken);
 }
 
 Napi::Value ConnectionWrap::Close(const Napi::CallbackInfo& info) {
