@@ -198,21 +198,16 @@ bool Connection::Collect(uint64_t id, uint8_t* dest, size_t size) {
   Exchange* ex = closed() ? nullptr : Find(id);
   if (!ex || ex->detached || ex->aborted || ex->discard || ex->collect.dest || !ex->head_emitted) return false;
   ex->collect = Exchange::Collect{dest, size, static_cast<size_t>(ex->emitted)};
-  if (ex->emitted > size) {
-    FailExchange(ex, LengthMismatch(ex, ex->emitted));
+  // What was read ahead and not handed over yet goes first.
+  size_t have = ex->collect.filled + ex->pending.bytes();
+  if (have > size) {
+    FailExchange(ex, LengthMismatch(ex, have));
     driver_->MarkDirty(this);
     return true;
   }
-  // What was read ahead and not handed over yet goes first.
   if (!ex->pending.empty()) {
-    size_t n = ex->pending.bytes();
-    if (n > size - ex->collect.filled) {
-      FailExchange(ex, LengthMismatch(ex, ex->collect.filled + n));
-      driver_->MarkDirty(this);
-      return true;
-    }
     ex->pending.CopyTo(dest + ex->collect.filled);
-    ex->collect.filled += n;
+    ex->collect.filled = have;
   }
   if (ex->ended) {
     ListForFlush(ex);
@@ -224,10 +219,16 @@ bool Connection::Collect(uint64_t id, uint8_t* dest, size_t size) {
   return true;
 }
 
+// The body does not fit the length JS read from the head: longer (`got` bytes so far), or ended
+// at `got` short of it (hyper enforces the framing it used: another header decided it).
 ErrorInfo Connection::LengthMismatch(const Exchange* ex, size_t got) {
+  std::string declared = std::to_string(ex->collect.size);
   return ErrorInfo::Local("ERR_RESPONSE_CONTENT_LENGTH_MISMATCH",
-                          "the response body is longer than its content-length (" + std::to_string(ex->collect.size) +
-                              " bytes declared, " + std::to_string(got) + " or more arrived)");
+                          got > ex->collect.size
+                              ? "the response body is longer than its content-length (" + declared + " bytes declared, " +
+                                    std::to_string(got) + " or more arrived)"
+                              : "the response body ended after " + std::to_string(got) +
+                                    " bytes; its content-length declared " + declared);
 }
 
 // collect: copies body bytes into JS's buffer; false (the exchange failed) when they overflow it.
@@ -608,12 +609,7 @@ void Connection::FlushDeliveries() {
     }
     if (ex->ended && ex->pending.empty()) {
       if (ex->collect.dest && ex->collect.filled != ex->collect.size) {
-        // hyper ended the body short of the length JS read from the head (it enforces the
-        // framing it used: another header decided it). JS must not take a half-filled buffer.
-        ErrorInfo why = ErrorInfo::Local("ERR_RESPONSE_CONTENT_LENGTH_MISMATCH",
-                                         "the response body ended after " + std::to_string(ex->collect.filled) +
-                                             " bytes; its content-length declared " + std::to_string(ex->collect.size));
-        FailExchange(ex, std::move(why));
+        FailExchange(ex, LengthMismatch(ex, ex->collect.filled));  // never a half-filled buffer
         continue;
       }
       Emit(protocol::kEnd, id);

@@ -17,6 +17,22 @@ Napi::Value ThrowType(Napi::Env env, const char* msg) {
   return env.Undefined();
 }
 
+// (id: number, bytes: Uint8Array) arguments; false with a TypeError pending when they are not.
+bool IdAndBytes(const Napi::CallbackInfo& info, const char* usage, const char* not_bytes, uint64_t* id, Napi::Uint8Array* bytes) {
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsTypedArray()) {
+    ThrowType(info.Env(), usage);
+    return false;
+  }
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array) {
+    ThrowType(info.Env(), not_bytes);
+    return false;
+  }
+  *id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  *bytes = ta.As<Napi::Uint8Array>();
+  return true;
+}
+
 bool GetLatin1(napi_env env, napi_value v, std::string* out) {
   size_t len = 0;
   if (napi_get_value_string_latin1(env, v, nullptr, 0, &len) != napi_ok) return false;
@@ -365,13 +381,10 @@ Napi::Value ConnectionWrap::Read(const Napi::CallbackInfo& info) {
 
 // write(id, chunk: Uint8Array) -> 1 (go on) | 0 (wait for a drain event) | -1 (request is gone)
 Napi::Value ConnectionWrap::Write(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsTypedArray()) return ThrowType(env, "write(id, chunk)");
-  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "write: chunk must be a Uint8Array");
-  Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
-  int r = conn_->WriteUpload(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), u8.Data(), u8.ByteLength());
-  return Napi::Number::New(env, r);
+  uint64_t id = 0;
+  Napi::Uint8Array u8;
+  if (!IdAndBytes(info, "write(id, chunk)", "write: chunk must be a Uint8Array", &id, &u8)) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), conn_->WriteUpload(id, u8.Data(), u8.ByteLength()));
 }
 
 Napi::Value ConnectionWrap::End(const Napi::CallbackInfo& info) {
@@ -405,16 +418,13 @@ Napi::Value ConnectionWrap::DumpBody(const Napi::CallbackInfo& info) {
 }
 
 // collect(id, dest: Uint8Array) -> whether the addon fills it: the rest of the body goes straight
-// into dest (see Connection::Collect); false leaves everything as it was. JS keeps dest reachable until the exchange's kEnd or error, or until it
-// aborts the exchange (which stops the copying at once).
+// into dest (see Connection::Collect); false leaves everything as it was. JS keeps dest reachable
+// until the exchange's kEnd or error, or until it aborts the exchange (which stops the copying).
 Napi::Value ConnectionWrap::Collect(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsTypedArray()) return ThrowType(env, "collect(id, dest)");
-  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "collect: dest must be a Uint8Array");
-  Napi::Uint8Array u8 = ta.As<Napi::Uint8Array>();
-  bool taken = conn_->Collect(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()), u8.Data(), u8.ByteLength());
-  return Napi::Boolean::New(env, taken);
+  uint64_t id = 0;
+  Napi::Uint8Array u8;
+  if (!IdAndBytes(info, "collect(id, dest)", "collect: dest must be a Uint8Array", &id, &u8)) return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), conn_->Collect(id, u8.Data(), u8.ByteLength()));
 }
 
 Napi::Value ConnectionWrap::Close(const Napi::CallbackInfo& info) {
