@@ -5,13 +5,11 @@
 // HyperDispatcher) over HTTP/1.1 and HTTP/2, plain and TLS.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import http from 'node:http'
-import http2 from 'node:http2'
 import crypto from 'node:crypto'
-import type { AddressInfo } from 'node:net'
 import * as undici from 'undici'
 import { ClientConn, Pool, HyperDispatcher } from '../dist/esm/index.mjs'
-import { makePki, type TestPki } from './tls-certs'
 import { pattern } from './helpers'
+import { everyProtocol, type Req, type Res, type Transport } from './protocols'
 
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -22,8 +20,6 @@ const seen = new Map<string, (i: number) => void>()
 // Bytes a backpressure stream has written so far.
 const progress = new Map<string, { written: number, done: boolean }>()
 
-type Req = http.IncomingMessage | http2.Http2ServerRequest
-type Res = http.ServerResponse | http2.Http2ServerResponse
 
 function handler (req: Req, res: Res): void {
   const url = new URL(req.url ?? '/', 'http://x')
@@ -80,37 +76,14 @@ function handler (req: Req, res: Res): void {
   res.writeHead(404).end()
 }
 
-let pki: TestPki
-const servers: { close: () => void }[] = []
-const origins: Record<string, string> = {}
-
-async function listen (server: http.Server | http2.Http2Server | http2.Http2SecureServer): Promise<number> {
-  servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return (server.address() as AddressInfo).port
-}
-
-beforeAll(async () => {
-  pki = makePki()
-  origins.h1 = `http://127.0.0.1:${await listen(http.createServer(handler))}`
-  origins.h2c = `http://127.0.0.1:${await listen(http2.createServer(handler))}`
-  const tlsPort = await listen(http2.createSecureServer({ ...pki.good, allowHTTP1: true }, handler))
-  origins['tls-h1'] = origins['tls-h2'] = `https://localhost:${tlsPort}`
-})
-afterAll(() => { for (const s of servers) s.close() })
+const served = everyProtocol(handler)
+const { transports, options } = served
+beforeAll(() => served.start())
+afterAll(() => served.close())
 
 // A response body as the consumer sees it: the chunks, in order.
 type Open = (path: string) => Promise<{ chunks: AsyncIterator<Uint8Array>, done: () => Promise<void> }>
 
-interface Transport { name: string, origin: () => string, http2: boolean }
-const transports: Transport[] = [
-  { name: 'HTTP/1.1', origin: () => origins.h1, http2: false },
-  { name: 'h2c', origin: () => origins.h2c, http2: true },
-  { name: 'TLS HTTP/1.1', origin: () => origins['tls-h1'], http2: false },
-  { name: 'TLS HTTP/2', origin: () => origins['tls-h2'], http2: true },
-]
-
-const options = (t: Transport) => ({ http2: t.http2, ...(t.origin().startsWith('https:') ? { tls: { ca: pki.ca } } : {}) })
 
 const faces: { name: string, open: (t: Transport) => Promise<Open> }[] = [
   {
@@ -176,6 +149,16 @@ async function nextChunk (it: AsyncIterator<Uint8Array>, what: string): Promise<
   }
 }
 
+// The chunks up to the end of the body (each one within nextChunk's stall limit).
+async function restOf (it: AsyncIterator<Uint8Array>, what: string): Promise<Uint8Array[]> {
+  const got: Uint8Array[] = []
+  for (;;) {
+    const r = await nextChunk(it, what)
+    if (r.done) return got
+    got.push(r.value)
+  }
+}
+
 // HTTP/1.1 only: there a corked server write puts every chunk on the wire at once (Node's HTTP/2
 // server frames writes its own way).
 describe.each(transports.filter((t) => !t.http2))('a burst over $name', (t) => {
@@ -185,12 +168,7 @@ describe.each(transports.filter((t) => !t.http2))('a burst over $name', (t) => {
       const n = 4096
       const size = 16
       const { chunks, done } = await open(`/tiny?n=${n}&size=${size}&burst=1`)
-      const got: Uint8Array[] = []
-      for (;;) {
-        const r = await nextChunk(chunks, 'the burst')
-        if (r.done) break
-        got.push(r.value)
-      }
+      const got = await restOf(chunks, 'the burst')
       await done()
       expect(sha(Buffer.concat(got))).toBe(sha(pattern(n * size)))
       // What one drive of the connection collects goes out as one Buffer (up to 64 KiB), and a
@@ -208,12 +186,7 @@ describe.each(transports)('over $name', (t) => {
       const n = 4096
       const size = 16
       const { chunks, done } = await open(`/tiny?n=${n}&size=${size}`)
-      const got: Uint8Array[] = []
-      for (;;) {
-        const r = await nextChunk(chunks, 'the tiny chunks')
-        if (r.done) break
-        got.push(r.value)
-      }
+      const got = await restOf(chunks, 'the tiny chunks')
       await done()
       expect(sha(Buffer.concat(got))).toBe(sha(pattern(n * size)))
       // Without coalescing the consumer would see one Buffer per HTTP chunk (4096) over HTTP/1.1
@@ -267,13 +240,8 @@ describe.each(transports)('over $name', (t) => {
       // Socket buffers on loopback (and HTTP/2 windows) hold a few MiB; the rest waits for the reader.
       expect(p.done).toBe(false)
       expect(p.written).toBeLessThan(total / 2)
-      let bytes = got[0].length
-      for (;;) {
-        const r = await nextChunk(chunks, 'the rest of the flood')
-        if (r.done) break
-        got.push(r.value)
-        bytes += r.value.length
-      }
+      got.push(...await restOf(chunks, 'the rest of the flood'))
+      const bytes = got.reduce((n, c) => n + c.length, 0)
       await done()
       progress.delete(id)
       expect(bytes).toBe(total)

@@ -5,20 +5,16 @@
 // bodyTimeout still end it; the connection is reused afterwards.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import http from 'node:http'
-import http2 from 'node:http2'
 import crypto from 'node:crypto'
-import type { AddressInfo } from 'node:net'
 import { ClientConn, Pool, HyperError, TimeoutError, AbortError } from '../dist/esm/index.mjs'
-import { makePki, type TestPki } from './tls-certs'
 import { pattern, rawServer } from './helpers'
+import { everyProtocol, type Req, type Res } from './protocols'
 
 const sha = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex')
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const MiB = 1024 * 1024
 const gc = () => (globalThis as { gc?: () => void }).gc!()
 
-type Req = http.IncomingMessage | http2.Http2ServerRequest
-type Res = http.ServerResponse | http2.Http2ServerResponse
 
 // /body?size=N&piece=P&pause=MS: N bytes of pattern(N) with a content-length, written in pieces
 // of P bytes, pausing MS ms after the first piece (so the head and a first part arrive before the
@@ -49,33 +45,10 @@ function handler (req: Req, res: Res): void {
   more()
 }
 
-let pki: TestPki
-const servers: { close: () => void }[] = []
-const origins: Record<string, string> = {}
-
-async function listen (server: http.Server | http2.Http2Server | http2.Http2SecureServer): Promise<string> {
-  servers.push(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return String((server.address() as AddressInfo).port)
-}
-
-beforeAll(async () => {
-  pki = makePki()
-  origins.h1 = `http://127.0.0.1:${await listen(http.createServer(handler))}`
-  origins.h2c = `http://127.0.0.1:${await listen(http2.createServer(handler))}`
-  const tlsPort = await listen(http2.createSecureServer({ ...pki.good, allowHTTP1: true }, handler))
-  origins['tls-h1'] = origins['tls-h2'] = `https://localhost:${tlsPort}`
-})
-afterAll(() => { for (const s of servers) s.close() })
-
-const transports = [
-  { name: 'HTTP/1.1', origin: () => origins.h1!, http2: false },
-  { name: 'h2c', origin: () => origins.h2c!, http2: true },
-  { name: 'TLS HTTP/1.1', origin: () => origins['tls-h1']!, http2: false },
-  { name: 'TLS HTTP/2', origin: () => origins['tls-h2']!, http2: true },
-]
-type Transport = typeof transports[number]
-const options = (t: Transport) => ({ http2: t.http2, ...(t.origin().startsWith('https:') ? { tls: { ca: pki.ca } } : {}) })
+const served = everyProtocol(handler)
+const { transports, options } = served
+beforeAll(() => served.start())
+afterAll(() => served.close())
 
 // The body's stream, watched: with the addon filling the buffer, no chunk is pushed into it
 // once the whole-body read started.
