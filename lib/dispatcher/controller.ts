@@ -386,7 +386,6 @@ function headerBytes (joined: string): number {
   return joined.length - separators
 }
 
-
 /** Presents an old-style handler to new-style code (what undici's interceptors expect). */
 export function wrapHandler (handler: DispatchHandler): DispatchHandler {
   if (typeof handler.onRequestStart === 'function') return handler

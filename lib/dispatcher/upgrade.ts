@@ -31,7 +31,6 @@ function toBuffers (raw: readonly string[]): Buffer[] {
   return rawBuffers(raw.join('\0'))
 }
 
-
 /** What the dispatcher hands over: the request as it validated it, and its own hooks. */
 export interface UpgradeDispatchInput {
   agent: Agent
