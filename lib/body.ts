@@ -66,6 +66,13 @@ export class ResponseBody extends Readable {
   #onConsume: (() => void) | null
   /** text()/json()/bytes()/arrayBuffer() of a large body of known length: the addon fills this. */
   #collector: Collector | null = null
+  /**
+   * A body that arrived complete with its head, kept out of the stream until someone reads it
+   * as one (null: nothing left but the end). Pushing it into the Readable at once and reading
+   * it back cost more than the rest of a small request's JS (push, push(null), read() and the
+   * ticks they schedule); text()/bytes() take it directly. undefined: the stream has it all.
+   */
+  #whole: Buffer | null | undefined = undefined
 
   /** @internal */
   constructor (source: BodySource | null, first: Buffer | null, ended: boolean, onConsume: (() => void) | null = null) {
@@ -75,8 +82,12 @@ export class ResponseBody extends Readable {
     super({ highWaterMark: 0 })
     this.#source = ended ? null : source
     this.#onConsume = onConsume
-    if (first !== null) this.push(first)
-    if (ended) this.#finish()
+    if (ended) {
+      this.#ended = true
+      this.#whole = first
+    } else if (first !== null) {
+      this.push(first)
+    }
   }
 
   #consumed (): void {
@@ -88,6 +99,15 @@ export class ResponseBody extends Readable {
   }
 
   override _read (): void {
+    if (this.#whole !== undefined) {
+      // Read as a stream after all: the complete body goes in now, then its end.
+      const whole = this.#whole
+      this.#whole = undefined
+      this.#used ??= 'read'
+      if (whole !== null) this.push(whole)
+      this.push(null)
+      return
+    }
     if (this.#collector) return
     this.#consumed()
     this.#used ??= 'read'
@@ -107,6 +127,7 @@ export class ResponseBody extends Readable {
     // exchange up rather than download the rest nobody wants (HTTP/1 closes the connection).
     if (!this.#ended && this.#source && !this.#dumping) this.#source.abandon()
     this.#source = null
+    this.#whole = undefined
     if (this.#collector) this.#settleCollector(err ?? new HyperError('ERR_BODY_DESTROYED', 'the response body was destroyed before its end'))
     cb(err)
   }
@@ -210,6 +231,12 @@ export class ResponseBody extends Readable {
    */
   takeBuffered (): Buffer[] | null {
     if (!this.#ended || this.#error || this.destroyed || this.readableFlowing !== null) return null
+    if (this.#whole !== undefined) {
+      // Only the end is left for the stream (pushed if someone reads it after all).
+      const whole = this.#whole
+      this.#whole = null
+      return whole === null ? [] : [whole]
+    }
     this.#consumed()
     const chunks: Buffer[] = []
     let chunk: Buffer | null

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import crypto from 'node:crypto'
-import { Readable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { ClientConn, ConnectionClosedError, Pool, RequestBodyError, HyperError } from '../dist/esm/index.mjs'
@@ -234,6 +234,92 @@ describe('streaming response bodies', () => {
     }
     expect((await (await after).body.json<any>()).n).toBe(5)
     await pool.close()
+  })
+})
+
+// A small response arrives with its head in one read: its body is complete before anyone reads
+// it, and is kept out of the stream until someone reads it as one (text()/bytes() take it
+// directly). Every way of reading a stream must still see its bytes and its end.
+describe('a response body that arrived complete with its head', () => {
+  let raw: Awaited<ReturnType<typeof rawServer>>
+  let conn: ClientConn
+  beforeAll(async () => {
+    raw = await rawServer((s, head) => {
+      const empty = head.startsWith('GET /empty ')
+      s.write(empty ? 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world')
+    })
+    conn = await ClientConn.connect(`http://127.0.0.1:${raw.port}`)
+  })
+  afterAll(async () => {
+    await conn.close()
+    await raw.close()
+  })
+  const get = async (path = '/') => (await conn.request({ path })).body
+  const ended = (b: Readable) => new Promise<boolean>((resolve) => {
+    b.once('end', () => resolve(true))
+    b.resume()
+    setTimeout(() => resolve(false), 2000)
+  })
+
+  it('for await, on("data"), pipe, read(), toArray() and setEncoding() see the bytes and the end', async () => {
+    const iterated: Buffer[] = []
+    for await (const c of await get()) iterated.push(c as Buffer)
+    expect(Buffer.concat(iterated).toString()).toBe('hello world')
+
+    const flowing = await get()
+    const seen: Buffer[] = []
+    flowing.on('data', (c: Buffer) => seen.push(c))
+    await new Promise((resolve) => flowing.once('end', resolve))
+    expect(Buffer.concat(seen).toString()).toBe('hello world')
+
+    const piped = await get()
+    const out: Buffer[] = []
+    await new Promise<void>((resolve, reject) => {
+      const w = new Writable({ write (c: Buffer, _e: string, cb: () => void) { out.push(c); cb() } })
+      piped.pipe(w).on('finish', resolve).on('error', reject)
+    })
+    expect(Buffer.concat(out).toString()).toBe('hello world')
+
+    const pulled = await get()
+    expect(String(pulled.read())).toBe('hello world')
+    expect(pulled.read()).toBe(null)
+    expect(await ended(pulled)).toBe(true)
+
+    expect(Buffer.concat(await (await get()).toArray()).toString()).toBe('hello world')
+
+    const decoded = await get()
+    decoded.setEncoding('utf8')
+    let text = ''
+    for await (const c of decoded) text += c
+    expect(text).toBe('hello world')
+  })
+
+  it('an empty body ends as a stream with no chunk', async () => {
+    const chunks: unknown[] = []
+    const b = await get('/empty')
+    for await (const c of b) chunks.push(c)
+    expect(chunks).toEqual([])
+    expect(b.readableEnded).toBe(true)
+    expect((await (await get('/empty')).bytes()).length).toBe(0)
+  })
+
+  it('after text() the stream still ends, and a second read is a typed error', async () => {
+    const b = await get()
+    expect(await b.text()).toBe('hello world')
+    expect(b.bodyUsed).toBe(true)
+    expect(await ended(b)).toBe(true)
+    await expect(b.bytes()).rejects.toMatchObject({ code: 'ERR_BODY_ALREADY_USED' })
+  })
+
+  it('dump() and destroy() before reading let go of it', async () => {
+    const dumped = await get()
+    await dumped.dump()
+    expect(dumped.destroyed).toBe(true)
+    const destroyed = await get()
+    destroyed.destroy()
+    await expect(destroyed.text()).rejects.toThrow()
+    // the connection serves on
+    expect(await (await get()).text()).toBe('hello world')
   })
 })
 
