@@ -35,6 +35,9 @@ export function headersFromRaw (raw: readonly string[]): IncomingHeaders {
   return out
 }
 
+/** Node's internal Buffer class (`Buffer[Symbol.species]`): `new FastBuffer(arrayBuffer, offset, length)` is a view. */
+const FastBuffer = (Buffer as unknown as { [Symbol.species]: new (ab: ArrayBufferLike, offset: number, length: number) => Buffer })[Symbol.species]
+
 /**
  * The addon's NUL-joined raw headers as the `Buffer[]` undici's `onHeaders` wants: one latin1
  * Buffer for the whole head and a view per name and value (no copy per field).
@@ -42,15 +45,17 @@ export function headersFromRaw (raw: readonly string[]): IncomingHeaders {
 export function rawBuffers (joined: string): Buffer[] {
   if (joined === '') return []
   const all = Buffer.from(joined, 'latin1')
+  const ab = all.buffer
+  const base = all.byteOffset
   const out: Buffer[] = []
   let start = 0
   for (;;) {
     const nul = joined.indexOf('\0', start)
-    if (nul === -1) {
-      out.push(all.subarray(start))
-      return out
-    }
-    out.push(all.subarray(start, nul))
+    const end = nul === -1 ? joined.length : nul
+    // Node's Buffer class itself (what `subarray` builds after its own argument checks, which
+    // cost more than the view: ~16 per response here), as undici's parser makes its header views.
+    out.push(new FastBuffer(ab, base + start, end - start))
+    if (nul === -1) return out
     start = nul + 1
   }
 }

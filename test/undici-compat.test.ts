@@ -13,7 +13,7 @@ import { Readable, Writable } from 'node:stream'
 import { pipeline as pipe } from 'node:stream/promises'
 import * as undici from 'undici'
 import { HyperDispatcher } from '../dist/esm/index.mjs'
-import { httpServer, deadPort, pattern, readAll } from './helpers'
+import { httpServer, rawServer, deadPort, pattern, readAll } from './helpers'
 import { makePki, type TestPki, type Pair } from './tls-certs'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -440,6 +440,28 @@ describe.each(implementations)('undici API through %s', (label, make, makeTls) =
       received.push(r.value as Buffer)
     }
     expect(sha(Buffer.concat(received))).toBe(sha(pattern(size)))
+  })
+
+  it('dispatch(): old-style onHeaders gets every raw name and value as its own Buffer, byte for byte', async () => {
+    if (undiciMajor >= 8 && !(d instanceof HyperDispatcher)) return // undici 8 has no old-style handlers
+    const head = 'HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Latin: caf\xe9\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nContent-Length: 2\r\n\r\nok'
+    const raw = await rawServer((s) => s.write(Buffer.from(head, 'latin1')))
+    try {
+      const got = await new Promise<Buffer[]>((resolve, reject) => {
+        let headers: Buffer[] = []
+        d.dispatch({ origin: `http://127.0.0.1:${raw.port}`, path: '/', method: 'GET' }, {
+          onConnect () {},
+          onHeaders (_status: number, rawHeaders: Buffer[]) { headers = rawHeaders.map((b) => Buffer.from(b)); return true },
+          onData () { return true },
+          onComplete () { resolve(headers) },
+          onError: reject,
+        } as unknown as undici.Dispatcher.DispatchHandler)
+      })
+      expect(got.every((b) => Buffer.isBuffer(b))).toBe(true)
+      expect(got.map((b) => b.toString('latin1'))).toEqual(['X-Empty', '', 'X-Latin', 'caf\xe9', 'Set-Cookie', 'a=1', 'set-cookie', 'b=2', 'Content-Length', '2'])
+    } finally {
+      await raw.close()
+    }
   })
 
   it('dispatch(): old-style handler pauses with onData() === false and resumes with resume()', async () => {
