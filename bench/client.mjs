@@ -92,6 +92,50 @@ async function undiciAgent () {
   return new undici.Agent({ ...h2opts, allowH2: true, connect })
 }
 
+// The floor of every dispatcher under undici's request(): a dispatcher that answers from memory
+// (no socket, no parser) with the response the server really sends, captured once at start (status,
+// raw header Buffers, the body in chunks of at most 64 KiB, as a socket read would hand them). What a
+// lane then costs is undici's own API layer (request(), RequestHandler, BodyReadable, the body
+// read) plus a setImmediate per response: no real dispatcher, node-hyper's or undici's, can cost
+// less. The row shows how low the HyperDispatcher targets can go at all.
+async function floorDispatcher () {
+  const undici = await import('undici')
+  const { EventEmitter } = await import('node:events')
+  const agent = new undici.Agent({ connect: secure ? { ca } : undefined })
+  const captured = await new Promise((resolve, reject) => {
+    const chunks = []
+    let head = null
+    agent.dispatch({ origin, path: cfg.path, method }, {
+      onConnect () {},
+      onHeaders (status, rawHeaders, resume, statusText) { head = { status, rawHeaders: rawHeaders.map((b) => Buffer.from(b)), statusText }; return true },
+      onData (chunk) { chunks.push(Buffer.from(chunk)); return true },
+      onComplete () {
+        const whole = Buffer.concat(chunks)
+        const pieces = []
+        for (let at = 0; at < whole.length; at += 65536) pieces.push(whole.subarray(at, at + 65536))
+        resolve({ ...head, pieces })
+      },
+      onError: reject,
+    })
+  })
+  await agent.close()
+  class FloorDispatcher extends EventEmitter {
+    dispatch (opts, handler) {
+      setImmediate(() => {
+        handler.onConnect(() => {})
+        handler.onHeaders(captured.status, captured.rawHeaders.map((b) => Buffer.from(b)), () => {}, captured.statusText)
+        for (const piece of captured.pieces) handler.onData(piece)
+        handler.onComplete([])
+      })
+      return true
+    }
+
+    close () { return Promise.resolve() }
+    destroy () { return Promise.resolve() }
+  }
+  return new FloorDispatcher()
+}
+
 // undici.request() / undici.fetch() on a dispatcher.
 async function undiciRequest (dispatcher) {
   const undici = await import('undici')
@@ -167,6 +211,10 @@ const clients = {
   },
   async 'undici fetch' () {
     return undiciFetch(await undiciAgent())
+  },
+  // undici's request() on a dispatcher that answers from memory: undici's own API layer alone.
+  async 'undici request() floor' () {
+    return undiciRequest(await floorDispatcher())
   },
   async 'node:http' () {
     const mod = secure ? https : http
