@@ -244,15 +244,24 @@ export class ResponseBody extends Readable {
     return chunks
   }
 
-  /** Reads the whole body as a Buffer (once: a second call rejects with `ERR_BODY_ALREADY_USED`). */
-  async #collect (): Promise<Buffer> {
+  /**
+   * The whole body when it is all here already (the common small-response case: it arrived with
+   * the head), taken synchronously and marked read; null when it has to be read ({@link #collect}).
+   * Throws what the read would reject with. The whole-body calls take this path without an
+   * extra promise or await.
+   */
+  #wholeNow (): Buffer | null {
     if (this.#used !== null) throw bodyUsed(this.#used === 'dumped' ? 'dumped' : 'read')
     if (this.destroyed && this.#error) throw this.#error
-    // The whole body is already buffered (the common small-response case: it arrived with the
-    // head): take it synchronously instead of paying for an async iterator.
     const buffered = this.takeBuffered()
+    if (buffered === null) return null
     this.#used = 'read'
-    if (buffered !== null) return buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered)
+    return buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered)
+  }
+
+  /** Reads the whole body as a Buffer, after {@link #wholeNow} found it not all here yet. */
+  async #collect (): Promise<Buffer> {
+    this.#used = 'read'
     const whole = this.#collectWhole()
     if (whole !== null) return whole
     const chunks: Buffer[] = []
@@ -307,23 +316,23 @@ export class ResponseBody extends Readable {
 
   /** Reads the whole body as UTF-8 text. */
   async text (): Promise<string> {
-    return (await this.#collect()).toString('utf8')
+    return (this.#wholeNow() ?? await this.#collect()).toString('utf8')
   }
 
   /** Reads the whole body and parses it as JSON. */
   async json<T = unknown> (): Promise<T> {
-    return JSON.parse(await this.text()) as T
+    return JSON.parse((this.#wholeNow() ?? await this.#collect()).toString('utf8')) as T
   }
 
   /** Reads the whole body into an ArrayBuffer. */
   async arrayBuffer (): Promise<ArrayBuffer> {
-    const b = await this.#collect()
+    const b = this.#wholeNow() ?? await this.#collect()
     return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer
   }
 
   /** Reads the whole body into a Uint8Array. */
   async bytes (): Promise<Uint8Array> {
-    const b = await this.#collect()
+    const b = this.#wholeNow() ?? await this.#collect()
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
   }
 
