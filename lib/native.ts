@@ -65,6 +65,8 @@ export interface NativeBinding {
   Connection: new (executor: NativeExecutor, owner: object, options: object) => NativeConnection
   SecureContext: new (options: object) => NativeSecureContext
   hyperVersion(): string
+  /** Which allocator serves hyper's (Rust) allocations: mimalloc, or with NODE_HYPER_ALLOCATOR=system the C library's malloc. */
+  allocator(): 'mimalloc' | 'system'
   /** Native objects alive in this environment (for leak tests). */
   liveObjects(): { connections: number, handles: number, executors: number }
   /** The wire contract's tables (native/src/protocol.h), for the test against lib/protocol.ts. */
@@ -73,6 +75,14 @@ export interface NativeBinding {
 
 function load (): NativeBinding {
   const root = packageRoot()
+  // Read once per process by the addon (native/hyper/src/alloc.rs), which cannot report a typo:
+  // anything but "system" would silently mean mimalloc.
+  const allocator = process.env.NODE_HYPER_ALLOCATOR
+  if (allocator !== undefined && allocator !== '' && allocator !== 'system' && allocator !== 'mimalloc') {
+    const e = new Error(`node-hyper: NODE_HYPER_ALLOCATOR must be "system" or "mimalloc" (or unset), got ${JSON.stringify(allocator)}`) as Error & { code: string }
+    e.code = 'ERR_NODE_HYPER_ALLOCATOR'
+    throw e
+  }
   try {
     // NODE_HYPER_BINARY selects a specific build (sanitizer runs, debugging); normally the
     // prebuild for this platform or the local build is found by node-gyp-build.

@@ -1,6 +1,7 @@
 // The AddressSanitizer build of the addon and the environment that loads it, shared by
 // test-asan.mjs (the whole suite) and fuzz-responses.mjs (--asan).
-// The addon (C++) is instrumented; hyper's Rust archive and Node itself are not. libasan is
+// The addon (C++) is instrumented; hyper's Rust archive and Node itself are not, but hyper's
+// allocations go through libasan's malloc (NODE_HYPER_ALLOCATOR=system). libasan is
 // preloaded into every Node process started with asanEnv(); leak detection is left to valgrind
 // (npm run test:valgrind) because LSan cannot tell Node's intentional exit-time leaks apart.
 import { execFileSync } from 'node:child_process'
@@ -31,6 +32,9 @@ export function asanEnv (binary = asanBinary) {
     NODE_HYPER_BINARY: binary,
     // ASan's quarantine keeps freed memory: the suite skips its RSS bounds (not its flows).
     NODE_HYPER_SANITIZER: 'address',
+    // hyper's Rust allocations through malloc, which libasan replaces, instead of mimalloc
+    // (native/hyper/src/alloc.rs): ASan then checks each of hyper's blocks too.
+    NODE_HYPER_ALLOCATOR: 'system',
     LD_PRELOAD: libasan,
     ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1:halt_on_error=1:allow_user_segv_handler=1',
   }

@@ -22,9 +22,18 @@ walk(meta.resolve.root)
 const pkgs = meta.packages.filter((p) => keep.has(p.id) && p.name !== 'node-hyper-ffi').sort((a, b) => a.name.localeCompare(b.name))
 let out = '# Third-party notices\n\nThe node-hyper addon statically links the following Rust crates (built from crates.io sources\npinned by `native/hyper/Cargo.lock`), and the Rust standard library (MIT OR Apache-2.0,\nhttps://github.com/rust-lang/rust).\n\nThe Linux prebuilds (`npm run prebuild:linux`) also link, as zig builds them, LLVM\'s libc++,\nlibc++abi and libunwind (Apache-2.0 WITH LLVM-exception, which waives attribution for compiled\nforms), and on glibc targets the few static glibc helpers that the chosen glibc version needs\n(LGPL-2.1-or-later with glibc\'s exception for linking these files into any program).\n\n| crate | version | license |\n|---|---|---|\n'
 for (const p of pkgs) out += `| ${p.name} | ${p.version} | ${p.license} |\n`
+// Crates that compile bundled C sources into the archive: those sources' own license files too
+// (the ones the build uses).
+const bundled = {
+  'libmimalloc-sys': ['c_src/mimalloc/v2/LICENSE'], // mimalloc itself (Microsoft), built by cc
+}
 for (const p of pkgs) {
   const dir = path.dirname(p.manifest_path)
   const files = fs.readdirSync(dir).filter((f) => /^(LICENSE|LICENCE|COPYING)/i.test(f)).sort()
+  for (const f of bundled[p.name] ?? []) {
+    if (!fs.existsSync(path.join(dir, f))) throw new Error(`${p.name} ${p.version}: bundled license ${f} not found (crate layout changed?)`)
+    files.push(f)
+  }
   out += `\n## ${p.name} ${p.version} (${p.license})\n`
   if (p.repository) out += `\n${p.repository}\n`
   for (const f of files) out += `\n### ${f}\n\n\`\`\`\n${fs.readFileSync(path.join(dir, f), 'utf8').trim()}\n\`\`\`\n`

@@ -34,6 +34,16 @@ describe('C declarations', () => {
     expect(r.status, r.stderr).toBe(0)
   }, 300_000)
 
+  it('the archive\'s allocator keeps a block\'s bytes when it grows or shrinks across its size split (cargo test, both allocators)', () => {
+    for (const allocator of ['mimalloc', 'system']) {
+      const r = spawnSync('cargo', ['test', '--release', '--locked', '--lib', '--target-dir', targetDir], {
+        cwd: path.join(root, 'native', 'hyper'), encoding: 'utf8', env: { ...process.env, NODE_HYPER_ALLOCATOR: allocator },
+      })
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.stdout).toContain('test alloc::tests::realloc_across_large_keeps_the_bytes ... ok')
+    }
+  }, 300_000)
+
   it('every declared function is defined in the archive, and every exported hyper_* is declared', () => {
     if (!fs.existsSync(archive)) execFileSync(process.execPath, [path.join(root, 'scripts', 'cargo-build.js')], { stdio: 'ignore' })
     const nm = execFileSync('nm', ['-g', '--defined-only', archive], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'ignore'] })

@@ -6,6 +6,10 @@
 #include "marshal.h"
 #include "wrap.h"
 
+// native/hyper/src/alloc.rs: 1 = mimalloc serves hyper's allocations, 2 = the system malloc
+// (NODE_HYPER_ALLOCATOR=system).
+extern "C" int node_hyper_allocator(void);
+
 namespace nodehyper {
 
 Addon::Addon(napi_env env) {
@@ -42,6 +46,11 @@ Napi::Value HyperVersion(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), hyper_version());
 }
 
+// "mimalloc" or "system": which allocator serves the Rust archive (hyper) in this process.
+Napi::Value Allocator(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), node_hyper_allocator() == 2 ? "system" : "mimalloc");
+}
+
 // { connections, handles, executors }: native objects alive in this environment (leak tests).
 Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -65,6 +74,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Connection", ConnectionWrap::Define(env));
   exports.Set("SecureContext", SecureContextWrap::Define(env));
   exports.Set("hyperVersion", Napi::Function::New(env, HyperVersion, "hyperVersion"));
+  exports.Set("allocator", Napi::Function::New(env, Allocator, "allocator"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   exports.Set("protocol", Napi::Function::New(env, Protocol, "protocol"));
   return exports;

@@ -5,6 +5,9 @@
 //! drift from this hyper release.
 pub use hyper::ffi::*;
 
+mod alloc;
+pub use alloc::node_hyper_allocator;
+
 #[allow(dead_code, clippy::all)]
 mod decl_checks {
     include!(concat!(env!("OUT_DIR"), "/decl_checks.rs"));
