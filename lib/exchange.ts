@@ -274,7 +274,7 @@ export function prepareRequest (ex: Exchange, options: RequestOptions): void {
 
 /** Whether a request with this method and no body should say `Content-Length: 0`. */
 export function wantsEmptyLength (method: string): boolean {
-  return METHODS_WITH_BODY.has(method.toUpperCase())
+  return method !== 'GET' && method !== 'HEAD' && METHODS_WITH_BODY.has(method.toUpperCase())
 }
 
 /**

@@ -268,7 +268,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
       return false
     }
     ex.scheduler = this
-    ex.retriesLeft = ex.replayable && IDEMPOTENT.has(ex.method.toUpperCase()) ? this.#retries : 0
+    ex.retriesLeft = ex.replayable && (IDEMPOTENT.has(ex.method) || IDEMPOTENT.has(ex.method.toUpperCase())) ? this.#retries : 0
     ex.staleRetried = !ex.replayable
     if (this.#queued() === 0) {
       const slot = this.#freeSlot()

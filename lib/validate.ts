@@ -9,9 +9,17 @@ const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 // Request targets: no controls, spaces or characters beyond latin1 (as Node's http).
 const INVALID_PATH = /[^\u0021-\u00ff]/
 
+// The registered methods most requests use: a Set lookup instead of running TOKEN over them.
+const COMMON_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT'])
+
+/** Whether `method` is an HTTP token. */
+export function isMethodToken (method: string): boolean {
+  return COMMON_METHODS.has(method) || TOKEN.test(method)
+}
+
 export function validateMethod (method: unknown): string {
   if (typeof method !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'method', `method must be a string, got ${typeof method}`)
-  if (!TOKEN.test(method)) throw new InvalidArgumentError('ERR_INVALID_HTTP_TOKEN', 'method', `method must be a valid HTTP token: ${JSON.stringify(method)}`)
+  if (!isMethodToken(method)) throw new InvalidArgumentError('ERR_INVALID_HTTP_TOKEN', 'method', `method must be a valid HTTP token: ${JSON.stringify(method)}`)
   return method
 }
 
@@ -26,6 +34,9 @@ const PATH_NEEDS_ESCAPE = /[<>`\u0080-\u00ff]/
 const QUERY_NEEDS_ESCAPE = /["<>\u0080-\u00ff]/
 const PATH_ESCAPE_ALL = /[<>`\u0080-\u00ff]/g
 const QUERY_ESCAPE_ALL = /["<>\u0080-\u00ff]/g
+// An origin-form target with none of the characters the checks below refuse or escape: visible
+// ASCII except `"`, `<`, `>` and `` ` `` (one test instead of three on most requests' paths).
+const PLAIN_TARGET = /[^\u0021\u0023-\u003b\u003d\u003f-\u005f\u0061-\u007e]/
 const ABSOLUTE_PREFIX = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/
 
 /** The path and query with every character hyper would refuse percent-encoded (UTF-8, as the WHATWG URL parser does). */
@@ -46,6 +57,7 @@ function escapeTarget (target: string): string {
 export function validatePath (p: unknown): string {
   if (typeof p !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'path', `path must be a string, got ${typeof p}`)
   if (p.length === 0) throw new InvalidArgumentError('ERR_INVALID_ARG_VALUE', 'path', 'path must not be empty')
+  if (p[0] === '/' && p.length <= MAX_TARGET_LENGTH && !PLAIN_TARGET.test(p)) return p
   if (INVALID_PATH.test(p)) throw new InvalidArgumentError('ERR_UNESCAPED_CHARACTERS', 'path', `path contains unescaped characters: ${JSON.stringify(p)}`)
   let out = p
   if (p[0] === '/') {

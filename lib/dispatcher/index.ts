@@ -16,7 +16,7 @@ import type { PoolStats } from '../pool.js'
 import { kDispatch as kSend } from '../client-conn.js'
 import { inspectHeaders } from '../exchange.js'
 import type { TlsOptions } from '../tls.js'
-import { TOKEN, hasHeader, validatePath } from '../validate.js'
+import { hasHeader, isMethodToken, validatePath } from '../validate.js'
 import { flatHeaders, toBody } from './convert.js'
 import { ActiveList, DispatchExchange, LegacyController, ModernController, wrapHandler, type ActiveDispatch, type ControllerOwner, type DispatchController, type DispatchHandler, type DispatchOptions } from './controller.js'
 import { dispatchUpgrade } from './upgrade.js'
@@ -165,7 +165,7 @@ export class HyperDispatcher extends EventEmitter implements ControllerOwner {
     if (!origin || (typeof origin !== 'string' && !(origin instanceof URL))) throw invalidArgument('opts.origin must be a non-empty string or URL.')
     if (typeof opts.path !== 'string') throw invalidArgument('path must be a string')
     if (typeof method !== 'string') throw invalidArgument('method must be a string')
-    if (!TOKEN.test(method)) throw invalidArgument('invalid request method')
+    if (!isMethodToken(method)) throw invalidArgument('invalid request method')
     if (opts.maxRedirections != null && opts.maxRedirections !== 0) throw invalidArgument('maxRedirections is not supported, use the redirect interceptor')
     let path = opts.path
     // CONNECT's target is host:port (authority form).
