@@ -13,68 +13,51 @@ const hyper = dir ? await import(pathToFileURL(path.join(dir, 'dist/esm/index.mj
 const undici = await import('undici')
 const url = origin + '/1k'
 
-async function loop (send) {
+async function loop (step) {
   for (let i = 1; i <= N; i++) {
     if (GC_EVERY && i % GC_EVERY === 0) globalThis.gc()
-    await send()
+    await step()
   }
 }
 
-// A dispatch with a bare old-style handler: what a dispatcher costs without undici's API on top.
-function dispatchOnce (dispatcher) {
-  return new Promise((resolve, reject) => {
+// One request in each API, given the client or dispatcher it goes through: node-hyper's path and
+// its undici peer run the same function where the API is the same (dispatch, request()).
+const send = {
+  conn: async (c) => { const res = await c.request({ path: '/1k' }); await res.body.bytes() },
+  undiciPool: async (p) => { const res = await p.request({ path: '/1k', method: 'GET' }); await res.body.arrayBuffer() },
+  // A dispatch with a bare old-style handler: what a dispatcher costs without undici's API on top.
+  dispatch: (d) => new Promise((resolve, reject) => {
     const chunks = []
-    dispatcher.dispatch({ origin, path: '/1k', method: 'GET' }, {
+    d.dispatch({ origin, path: '/1k', method: 'GET' }, {
       onConnect () {},
       onHeaders () { return true },
       onData (chunk) { chunks.push(chunk); return true },
       onComplete () { resolve(Buffer.concat(chunks)) },
       onError: reject,
     })
-  })
+  }),
+  request: async (d) => { const res = await undici.request(url, { dispatcher: d }); await res.body.arrayBuffer() },
+}
+
+// N requests through `client` (made once), then it is closed.
+async function through (client, one) {
+  const c = await client
+  await loop(() => one(c))
+  await c.close()
 }
 
 const paths = {
   // The loop, the forced GCs and the loaded modules without any request: subtracted from every
-  // path (the full GCs cost the same whichever path runs, and would otherwise compress the ratios).
-  async 'empty loop' () {
-    await loop(() => Promise.resolve())
-  },
-  async 'ClientConn.request' () {
-    const conn = await hyper.ClientConn.connect(origin)
-    await loop(async () => { const res = await conn.request({ path: '/1k' }); await res.body.bytes() })
-    await conn.close()
-  },
-  async 'Pool.request' () {
-    const pool = new hyper.Pool(origin)
-    await loop(async () => { const res = await pool.request({ path: '/1k' }); await res.body.bytes() })
-    await pool.close()
-  },
-  async 'HyperDispatcher.dispatch' () {
-    const d = new hyper.HyperDispatcher()
-    await loop(() => dispatchOnce(d))
-    await d.close()
-  },
-  async 'request() on HyperDispatcher' () {
-    const d = new hyper.HyperDispatcher()
-    await loop(async () => { const res = await undici.request(url, { dispatcher: d }); await res.body.arrayBuffer() })
-    await d.close()
-  },
-  async 'undici Pool.request' () {
-    const pool = new undici.Pool(origin)
-    await loop(async () => { const res = await pool.request({ path: '/1k', method: 'GET' }); await res.body.arrayBuffer() })
-    await pool.close()
-  },
-  async 'undici Agent.dispatch' () {
-    const a = new undici.Agent()
-    await loop(() => dispatchOnce(a))
-    await a.close()
-  },
-  async 'request() on undici Agent' () {
-    const a = new undici.Agent()
-    await loop(async () => { const res = await undici.request(url, { dispatcher: a }); await res.body.arrayBuffer() })
-    await a.close()
-  },
+  // path (otherwise the GCs' share would compress the ratios; they cost somewhat more on a heap
+  // holding undici's objects, which the subtraction leaves in).
+  'empty loop': () => loop(() => Promise.resolve()),
+  'ClientConn.request': () => through(hyper.ClientConn.connect(origin), send.conn),
+  'Pool.request': () => through(new hyper.Pool(origin), send.conn),
+  'HyperDispatcher.dispatch': () => through(new hyper.HyperDispatcher(), send.dispatch),
+  'request() on HyperDispatcher': () => through(new hyper.HyperDispatcher(), send.request),
+  'undici Pool.request': () => through(new undici.Pool(origin), send.undiciPool),
+  'undici Agent.dispatch': () => through(new undici.Agent(), send.dispatch),
+  'request() on undici Agent': () => through(new undici.Agent(), send.request),
 }
 
 if (!paths[which]) throw new Error(`unknown path ${which}; one of: ${Object.keys(paths).join(', ')}`)

@@ -12,7 +12,7 @@ import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, Re
 import { Exchange, chunkBytes, prepareRequest, wantsEmptyLength, type ExchangeHolder, type RequestOptions, type Streamed } from './exchange.js'
 import { ClientResponse, ResponseExchange } from './response.js'
 import { headersFromRaw } from './headers.js'
-import { validateAuthority, validateHttp2, validateTimeout } from './validate.js'
+import { methodIn, validateAuthority, validateHttp2, validateTimeout } from './validate.js'
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
 import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction, type NetConnectOptions } from './connect.js'
 import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
@@ -106,6 +106,9 @@ interface PendingConnect {
 }
 
 let nextRequestId = 1
+
+// Methods whose streamed body of unknown length hyper would drop instead of sending it chunked.
+const DROPS_UNFRAMED_BODY = new Set(['GET', 'HEAD', 'CONNECT'])
 
 // Node's and undici's spellings that belong somewhere else here: rejected with a pointer rather
 // than silently ignored.
@@ -596,8 +599,7 @@ export class ClientConn implements ExchangeHolder {
         } else if (streamed) {
           // hyper sends an unknown-length body as chunked, except for GET, HEAD and CONNECT,
           // where it would drop it silently: say chunked explicitly there.
-          const m = ex.method.toUpperCase()
-          if (m === 'GET' || m === 'HEAD' || m === 'CONNECT') extra = '\0Transfer-Encoding\0chunked'
+          if (methodIn(DROPS_UNFRAMED_BODY, ex.method)) extra = '\0Transfer-Encoding\0chunked'
         } else if (wantsEmptyLength(ex.method)) {
           extra = '\0Content-Length\0' + '0'
         }

@@ -9,7 +9,7 @@
  */
 import type { ResponseHead } from './protocol.js'
 import { AbortError, InvalidArgumentError } from './errors.js'
-import { flattenHeaders, validateAuthority, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
+import { flattenHeaders, methodIn, validateAuthority, validateMethod, validatePath, validateTimeout, type HeadersInput } from './validate.js'
 import type { IncomingHeaders } from './headers.js'
 import { now, type TimedConnection } from './timings.js'
 
@@ -274,7 +274,7 @@ export function prepareRequest (ex: Exchange, options: RequestOptions): void {
 
 /** Whether a request with this method and no body should say `Content-Length: 0`. */
 export function wantsEmptyLength (method: string): boolean {
-  return method !== 'GET' && method !== 'HEAD' && METHODS_WITH_BODY.has(method.toUpperCase())
+  return methodIn(METHODS_WITH_BODY, method)
 }
 
 /**

@@ -14,7 +14,7 @@ import { ClientConn, kAccepting, kDispatch, kHooks, validateConnectOptions, type
 import { prepareRequest, type Exchange, type ExchangeHolder, type RequestOptions, type Scheduler } from './exchange.js'
 import { ClientResponse, ResponseExchange } from './response.js'
 import { AbortError, ConnectionClosedError, HyperError, InvalidArgumentError, isRetryable } from './errors.js'
-import { validateCount, validateTimeout } from './validate.js'
+import { methodIn, validateCount, validateTimeout } from './validate.js'
 import { DedicatedConnections, kDedicated, type TunnelOptions, type UpgradeOptions, type UpgradedConnection } from './upgrade.js'
 import { pinProxy } from './proxy.js'
 import { requestTraced, traceRequest } from './diagnostics.js'
@@ -268,7 +268,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
       return false
     }
     ex.scheduler = this
-    ex.retriesLeft = ex.replayable && (IDEMPOTENT.has(ex.method) || IDEMPOTENT.has(ex.method.toUpperCase())) ? this.#retries : 0
+    ex.retriesLeft = ex.replayable && methodIn(IDEMPOTENT, ex.method) ? this.#retries : 0
     ex.staleRetried = !ex.replayable
     if (this.#queued() === 0) {
       const slot = this.#freeSlot()

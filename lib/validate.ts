@@ -17,6 +17,14 @@ export function isMethodToken (method: string): boolean {
   return COMMON_METHODS.has(method) || TOKEN.test(method)
 }
 
+/**
+ * Whether `method`, in any case, is one of `upperNames` (upper-case method names). A registered
+ * method is already in upper case, so only other spellings pay for `toUpperCase`.
+ */
+export function methodIn (upperNames: ReadonlySet<string>, method: string): boolean {
+  return upperNames.has(method) || (!COMMON_METHODS.has(method) && upperNames.has(method.toUpperCase()))
+}
+
 export function validateMethod (method: unknown): string {
   if (typeof method !== 'string') throw new InvalidArgumentError('ERR_INVALID_ARG_TYPE', 'method', `method must be a string, got ${typeof method}`)
   if (!isMethodToken(method)) throw new InvalidArgumentError('ERR_INVALID_HTTP_TOKEN', 'method', `method must be a valid HTTP token: ${JSON.stringify(method)}`)
