@@ -239,6 +239,32 @@ describe('timeouts', () => {
     await srv.close()
   })
 
+  // One timer per connection, re-armed lazily (it may fire before the deadline it is for).
+  it('a deadline shorter than the one the connection timer is running for still fires', async () => {
+    let n = 0
+    const raw = await rawServer((s) => { if (++n === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok') })
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port }) // 300 s defaults
+    expect(await (await conn.request()).body.text()).toBe('ok')
+    const t0 = Date.now()
+    const err = await conn.request({ headersTimeout: 100 }).catch((e) => e)
+    expect(err).toBeInstanceOf(TimeoutError)
+    expect(err.code).toBe('ERR_HEADERS_TIMEOUT')
+    expect(Date.now() - t0).toBeLessThan(5000)
+    await raw.close()
+  })
+
+  it('a timer that fires for an earlier exchange does not expire the next one', async () => {
+    // Each answer comes 100 ms after its request, inside a 250 ms head deadline: the timer armed
+    // for the first request's deadline fires while the second or third waits.
+    const raw = await rawServer((s) => setTimeout(() => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 100))
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port }, { headersTimeout: 250, bodyTimeout: 250 })
+    for (let i = 0; i < 4; i++) expect(await (await conn.request()).body.text()).toBe('ok')
+    await sleep(300) // idle past the last deadline: a stale timer fire finds nothing to expire
+    expect(await (await conn.request()).body.text()).toBe('ok')
+    await conn.close()
+    await raw.close()
+  })
+
   it('invalid timeout values are rejected', async () => {
     const srv = await httpServer((_q, s) => s.end())
     const conn = await ClientConn.connect({ host: '127.0.0.1', port: srv.port })

@@ -208,6 +208,7 @@ class Connection {
   uv_timer_t timer_;
   RefPtr<Connection> poll_hold_;   // the open poll handle keeps the connection alive
   RefPtr<Connection> timer_hold_;  // likewise the timer
+  uint64_t timer_due_ = 0;         // loop time the timer fires at (0: stopped); see ArmTimer
   int interest_ = 0;
   uint64_t connect_deadline_ = 0;
   WakerSlot read_waker_;

@@ -248,14 +248,14 @@ void Connection::Timed(Exchange* ex) {
   timed_.push_back(ex->id);
 }
 
-uint64_t Connection::Now() {
-  uv_loop_t* loop;
-  napi_get_uv_event_loop(env_, &loop);
-  return uv_now(loop);
-}
+uint64_t Connection::Now() { return uv_now(driver_->loop()); }
 
-// One timer per connection, armed for the earliest deadline: connect (until hyper's handshake is
-// done), then each exchange's head/body deadline and Expect: 100-continue wait.
+// One timer per connection for the earliest deadline: connect (until hyper's handshake is done),
+// then each exchange's head/body deadline and Expect: 100-continue wait. It is re-armed lazily:
+// a deadline later than the one the timer is set for (every request's, as the clock moves on)
+// or no deadline at all leaves it running. When it fires early, OnTimer expires nothing and
+// arms it for the real deadline. Restarting it for every request cost two timer-heap updates
+// per exchange; the timer is unref'd, so a stale one never keeps the process alive.
 void Connection::ArmTimer() {
   if (closed() || !timer_hold_) return;
   uint64_t next = connecting() ? connect_deadline_ : 0;
@@ -272,16 +272,15 @@ void Connection::ArmTimer() {
     if (!next || d < next) next = d;
   }
   timed_.resize(keep);
-  if (!next) {
-    uv_timer_stop(&timer_);
-    return;
-  }
+  if (!next || (timer_due_ && timer_due_ <= next)) return;
   uint64_t now = Now();
-  uv_timer_start(&timer_, OnTimer, next > now ? next - now : 0, 0);
+  timer_due_ = next > now ? next : now;
+  uv_timer_start(&timer_, OnTimer, timer_due_ - now, 0);
 }
 
 void Connection::OnTimer(uv_timer_t* h) {
   RefPtr<Connection> self(static_cast<Connection*>(h->data));
+  self->timer_due_ = 0;
   if (self->closed()) return;
   uint64_t now = self->Now();
   if (self->connecting() && self->connect_deadline_ && self->connect_deadline_ <= now) {

@@ -27,6 +27,7 @@ class Driver {
   }
 
   Addon* addon() const { return addon_; }
+  uv_loop_t* loop() const { return loop_; }
 
   void AddConnection(Connection* c) { connections_.insert(c); }
   void RemoveConnection(Connection* c);
