@@ -18,6 +18,7 @@ import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceEr
 import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
 import { connectionInfo, connectionTimings, kRecord, now, type ConnectionInfo, type ConnectionTimings, type TimedConnection } from './timings.js'
 import { ConnectTrace, connectTraced, requestTraced, traceEnd, traceHead, traceRequest, traceSend, type ConnectParams } from './diagnostics.js'
+import { IdTable } from './id-table.js'
 
 export { ClientResponse } from './response.js'
 export type { RequestOptions, RequestBody, BodyChunk, InformationalResponse } from './exchange.js'
@@ -254,7 +255,7 @@ export class ClientConn implements ExchangeHolder {
   #native: NativeConnection
   #executor: Executor
   #state: State = 'connecting'
-  #exchanges = new Map<number, Exchange>()
+  #exchanges = new IdTable<Exchange>()
   #hostHeader: string
   #headersTimeout: number
   #bodyTimeout: number
@@ -791,7 +792,7 @@ export class ClientConn implements ExchangeHolder {
           this.#connect.reject(err)
           this.#connect = null
         }
-        const left = [...this.#exchanges.values()]
+        const left = this.#exchanges.values()
         this.#exchanges.clear()
         for (const ex of left) this.#failExchange(ex, err)
         this.#closedResolve?.()
