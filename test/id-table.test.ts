@@ -28,7 +28,7 @@ describe('IdTable', () => {
     expect(t.get(1)).toBeUndefined()
     expect(t.delete(1)).toBe(false)
     t.set(1, 'a')
-    t.set(9, 'b') // same home slot as 1 in an 8- or 16-slot table
+    t.set(9, 'b') // the same home slot as 1 in a table of 4 or 8 pairs
     t.set(17, 'c')
     expect([t.get(1), t.get(9), t.get(17), t.get(25)]).toEqual(['a', 'b', 'c', undefined])
     t.set(9, 'B')
