@@ -76,6 +76,15 @@ describe('request targets on the wire', () => {
     const path = '/' + 'a'.repeat(65_533)
     expect(await lineOf('GET', path)).toBe(`GET ${path} HTTP/1.1`)
   })
+
+  // The addon reads a head of up to 1,022 characters in one call into a stack buffer and a longer
+  // one in two: targets whose head (method, target, Host) falls on either side of that line.
+  it('sends heads on both sides of the addon\'s 1 KiB read whole', async () => {
+    for (let n = 960; n <= 1040; n++) {
+      const path = '/' + String(n % 10).repeat(n)
+      expect(await lineOf('GET', path)).toBe(`GET ${path} HTTP/1.1`)
+    }
+  })
 })
 
 describe('request methods', () => {

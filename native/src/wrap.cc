@@ -34,7 +34,15 @@ bool IdAndBytes(const Napi::CallbackInfo& info, const char* usage, const char* n
 }
 
 bool GetLatin1(napi_env env, napi_value v, std::string* out) {
+  // One call for a string that fits a stack buffer (a request head usually does): napi writes
+  // at most size - 1 characters and a NUL, so fewer than that means the whole string.
+  char small[1024];
   size_t len = 0;
+  if (napi_get_value_string_latin1(env, v, small, sizeof small, &len) != napi_ok) return false;
+  if (len < sizeof small - 1) {
+    out->assign(small, len);
+    return true;
+  }
   if (napi_get_value_string_latin1(env, v, nullptr, 0, &len) != napi_ok) return false;
   out->resize(len);
   if (len == 0) return true;
@@ -306,11 +314,11 @@ Napi::Value ConnectionWrap::TunnelReply(const Napi::CallbackInfo& info) {
 }
 
 namespace {
+// A number of ms, or 0 for anything else (undefined included). napi_get_value_double checks the
+// type itself: asking napi_typeof first cost one more call per argument on every request.
 uint64_t ArgMs(const Napi::CallbackInfo& info, size_t i) {
-  if (info.Length() > i && info[i].IsNumber()) {
-    double d = info[i].As<Napi::Number>().DoubleValue();
-    if (d > 0) return static_cast<uint64_t>(d);
-  }
+  double d = 0;
+  if (info.Length() > i && napi_get_value_double(info.Env(), info[i], &d) == napi_ok && d > 0) return static_cast<uint64_t>(d);
   return 0;
 }
 }  // namespace
@@ -321,18 +329,19 @@ uint64_t ArgMs(const Napi::CallbackInfo& info, size_t i) {
 //   -> undefined, or an Err tuple (closed connection, or a field hyper rejected)
 Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) return ThrowType(env, "request(id, head, body)");
+  int64_t id_arg = 0;
+  if (info.Length() < 2 || napi_get_value_int64(env, info[0], &id_arg) != napi_ok) return ThrowType(env, "request(id, head, body)");
   if (!conn_->accepting()) return ErrorResult(env, ErrorInfo::Local("ERR_CLOSED", "the connection is closed"));
-  uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  uint64_t id = static_cast<uint64_t>(id_arg);
   std::string head;
-  if (!GetLatin1(env, info[1], &head)) return ThrowType(env, "request: bad head");
+  if (!GetLatin1(env, info[1], &head)) return ThrowType(env, "request(id, head, body): head must be a string");
   const uint8_t* body_data = nullptr;
   size_t body_len = 0;
   bool has_body = false;
   bool streamed = false;
-  if (info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value()) {
-    streamed = true;
-    has_body = true;
+  bool flag = false;
+  if (info.Length() > 2 && napi_get_value_bool(env, info[2], &flag) == napi_ok) {
+    streamed = has_body = flag;  // true: streamed; false: no body
   } else if (info.Length() > 2 && info[2].IsTypedArray()) {
     Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
     if (ta.TypedArrayType() != napi_uint8_array) return ThrowType(env, "request: body must be a Uint8Array");
@@ -350,7 +359,8 @@ Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   ex->deadlines.headers_timeout = ArgMs(info, 3);
   ex->deadlines.body_timeout = ArgMs(info, 4);
   ex->deadlines.continue_wait = ArgMs(info, 5);
-  ex->want_informational = info.Length() > 6 && info[6].IsBoolean() && info[6].As<Napi::Boolean>().Value();
+  bool want_informational = false;
+  ex->want_informational = info.Length() > 6 && napi_get_value_bool(env, info[6], &want_informational) == napi_ok && want_informational;
   ex->tunnel = head.compare(0, 8, std::string("CONNECT\0", 8)) == 0;
   if (ex->want_informational || ex->deadlines.continue_wait) {
     ex->info = Exchange::InfoCtx{conn_.get(), id};
