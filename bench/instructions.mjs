@@ -12,11 +12,11 @@
 //   npm run bench:instructions                          all paths (about 20 minutes)
 //   INSTR_PATHS="ClientConn.request,undici Pool.request"  only these
 //   INSTR_N1=4000 INSTR_N2=9000 INSTR_GC_EVERY=500      the counts (these are the defaults)
+//   BENCH_BASELINE=/path/to/another/checkout            node-hyper's paths also from that (built) tree
 //
 // N1 is 4,000, not less: with one request at a time V8 is still compiling the request path with
 // TurboFan after 1,000 requests, and a change that adds a function (the exchange table) then
 // showed +1.7k per request in a 1,000-6,000 window and -1.0k in a 4,000-14,000 one.
-//   BENCH_BASELINE=/path/to/another/checkout            node-hyper's paths also from that (built) tree
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import path from 'node:path'

@@ -1,10 +1,10 @@
 /**
  * @internal A connection's live exchanges by request id (ids are positive integers, each used
- * once): open addressing with linear probing over one array of id/value pairs, backward-shift deletion (no
- * tombstones). It replaces a `Map` that allocated on most requests: V8 shrinks (reallocates) an
- * `OrderedHashMap` when a delete leaves it under a quarter full, which an HTTP/1 connection's
- * map (one exchange at a time) did on every request, and refills a small map's deleted entries by
- * rehashing. This one allocates only when it grows past half full.
+ * once): open addressing with linear probing over one array of id/value pairs, backward-shift
+ * deletion (no tombstones). It replaces a `Map` that allocated on most requests: V8 shrinks
+ * (reallocates) an `OrderedHashMap` when a delete leaves it under a quarter full, which an
+ * HTTP/1 connection's map (one exchange at a time) did on every request, and refills a small
+ * map's deleted entries by rehashing. This one allocates only when it grows past half full.
  */
 export class IdTable<T> {
   /** Pairs: `slots[2i]` an id (0: empty), `slots[2i + 1]` its value. One plain array, allocated on first use. */
