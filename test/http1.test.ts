@@ -330,6 +330,71 @@ describe('response heads', () => {
   })
 })
 
+describe('where a body ends', () => {
+  // The addon ends an HTTP/1 body once hyper has yielded all of its Content-Length, without
+  // asking hyper for the end (native/src/connection.cc, BodyComplete). These pin that it counts
+  // across reads, leaves the connection reusable, and lets Transfer-Encoding override the length.
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 30))
+  async function server (send: (s: net.Socket, head: string) => Promise<void>) {
+    let connections = 0
+    const raw = await rawServer((s, head) => { void send(s, head) })
+    raw.server.on('connection', () => { connections++ })
+    return { ...raw, connections: () => connections }
+  }
+
+  it('a Content-Length body in several reads, read every way, on one connection', async () => {
+    const raw = await server(async (s) => {
+      s.write('HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 10\r\n\r\nabc')
+      await pause()
+      s.write('defg')
+      await pause()
+      s.write('hij')
+    })
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port })
+    expect(await (await conn.request()).body.text()).toBe('abcdefghij')
+    const parts: string[] = []
+    for await (const c of (await conn.request()).body) parts.push((c as Buffer).toString('latin1'))
+    expect(parts.join('')).toBe('abcdefghij')
+    expect(parts.length).toBeGreaterThan(1)
+    await (await conn.request()).body.dump()
+    expect(Buffer.from(await (await conn.request()).body.bytes()).toString()).toBe('abcdefghij')
+    expect(raw.requests()).toBe(4)
+    expect(raw.connections()).toBe(1)
+    await conn.close()
+    await raw.close()
+  })
+
+  it('Transfer-Encoding: chunked overrides a Content-Length shorter than the body', async () => {
+    // hyper decodes the chunks and ignores the length: the body is all six bytes, though the
+    // first read alone holds as many as Content-Length says.
+    const raw = await server(async (s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n')
+      await pause()
+      s.write('3\r\ndef\r\n0\r\n\r\n')
+    })
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port })
+    const res = await conn.request()
+    expect(await res.body.text()).toBe('abcdef')
+    conn.destroy()
+    await raw.close()
+  })
+
+  it('a Content-Length with no body after it (HEAD, 304) ends and the connection goes on', async () => {
+    const raw = await server(async (s, head) => {
+      if (head.startsWith('HEAD')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n')
+      else if (head.includes('/304')) s.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n')
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok')
+    })
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port })
+    expect((await (await conn.request({ method: 'HEAD' })).body.bytes()).length).toBe(0)
+    expect((await (await conn.request({ path: '/304' })).body.bytes()).length).toBe(0)
+    expect(await (await conn.request()).body.text()).toBe('ok')
+    expect(raw.connections()).toBe(1)
+    await conn.close()
+    await raw.close()
+  })
+})
+
 describe('transports', () => {
   it('IPv6 loopback', async (ctx) => {
     const server = http.createServer((req, res) => res.end('v6'))

@@ -516,16 +516,35 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
   // httparse drops a reason phrase with obs-text; node:http keeps it (latin1).
   if (have_raw && ex->head->reason.empty()) ObsTextReason(raw, &ex->head->reason);
   ex->body.reset(hyper_response_body(resp));
+  if (!policy_->http2()) ex->body_left = ex->head->notes.BodyLength();
   ListForFlush(ex);
   // Read ahead: a small response then reaches JS in one crossing (head + body + end).
   PushBodyTask(ex);
 }
 
+// After a chunk: the body is complete when hyper has yielded all of a Content-Length (HTTP/1).
+// Its decoder never yields more, and it has already moved the connection on (to idle, or to
+// closing) when it yields the last byte: the end hyper_body_data would report next is implied.
+bool Connection::BodyComplete(Exchange* ex, size_t len) {
+  if (ex->body_left < 0) return false;
+  if (static_cast<uint64_t>(ex->body_left) < len) {
+    ex->body_left = -1;  // not the framing we read (cannot happen): let hyper say where it ends
+    return false;
+  }
+  ex->body_left -= static_cast<int64_t>(len);
+  return ex->body_left == 0;
+}
+
 void Connection::OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk) {
   size_t len = hyper_buf_len(chunk.get());
   drive_body_bytes_ += len;
+  bool complete = BodyComplete(ex, len);
   if (ex->collect.dest) {
     if (!CollectBytes(ex, hyper_buf_bytes(chunk.get()), len)) return;
+    if (complete) {
+      OnBodyEnd(ex);
+      return;
+    }
     PushBodyTask(ex);
     ArmBodyDeadline(ex);
     return;
@@ -542,13 +561,21 @@ void Connection::OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk) {
     // Nothing for JS (HTTP/2 carries END_STREAM in an empty DATA frame; a dumped body is
     // dropped): read on to the end.
     ex->discard_left -= ex->discard ? len : 0;
-    PushBodyTask(ex);
+    if (complete) {
+      OnBodyEnd(ex);
+    } else {
+      PushBodyTask(ex);
+    }
     return;
   }
   // The first bytes travel with the head (a small response is one crossing into JS); the rest
   // waits in `pending` for JS to ask.
   bool with_head = !ex->head_emitted && !ex->head->body.full();
   (with_head ? ex->head->body : ex->pending).Append(std::move(chunk));
+  if (complete) {
+    OnBodyEnd(ex);
+    return;
+  }
   ListForFlush(ex);
   // Read on: what JS asked for, coalesced up to one delivery; or ahead of JS as far as the
   // policy allows (HTTP/2: an unread body must not hold the connection's flow-control window).

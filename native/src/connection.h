@@ -159,6 +159,7 @@ class Connection {
   void OnBodyDone(Exchange* ex, hyper_task_return_type type, void* value, hyper_error* err);
   void OnResponse(Exchange* ex, hyper_response* resp);
   void OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk);
+  bool BodyComplete(Exchange* ex, size_t len);
   void OnBodyEnd(Exchange* ex);
   void PushBodyTask(Exchange* ex);
   void ArmBodyDeadline(Exchange* ex);

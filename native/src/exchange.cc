@@ -136,9 +136,9 @@ int CollectHeader(void* ud, const uint8_t* name, size_t name_len, const uint8_t*
   out.append(reinterpret_cast<const char*>(name), name_len);
   out.push_back('\0');
   out.append(reinterpret_cast<const char*>(value), value_len);
-  // The two headers that decide whether a pool may reuse the connection, read here once so the
-  // JS side never has to build a headers object for them.
-  NoteConnectionHeader(name, name_len, value, value_len, &head->keep_alive_ms, &head->close);
+  // The headers that decide whether a pool may reuse the connection (and where the body ends),
+  // read here once so the JS side never has to build a headers object for them.
+  NoteHeader(name, name_len, value, value_len, &head->notes);
   return HYPER_ITER_CONTINUE;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.h"
+#include "raw_head.h"
 
 namespace nodehyper {
 
@@ -104,8 +105,7 @@ struct ResponseHead {
   int version = 0;
   std::string reason;
   std::string raw_headers;  // names and values in wire case and order, joined by NUL
-  int64_t keep_alive_ms = -1;  // Keep-Alive: timeout=N (-1 when absent)
-  bool close = false;          // Connection: close
+  HeadNotes notes;             // Keep-Alive, Connection: close, the body's framing
   ChunkList body;              // body bytes that arrived with the head
   bool ended = false;          // ... and the body ended with them
   double sent_at = 0;          // ms (uv_hrtime): the request was handed to hyper
@@ -139,6 +139,10 @@ struct Exchange {
   double sent_at = 0;             // ms (uv_hrtime) when Send() handed it to hyper
   uint64_t discard_left = 0;      // dump: bytes still to drop before giving the exchange up
   uint64_t emitted = 0;           // body bytes handed to JS so far (with the head, in kData events)
+  // HTTP/1, Content-Length framing: body bytes hyper has still to yield (-1: not known). At 0 the
+  // body is complete and ends without another hyper_body_data task (which would only return
+  // hyper's end of body: a task, a poll and its bookkeeping per response).
+  int64_t body_left = -1;
   // collect: JS reads the whole body into one buffer of its declared length (Content-Length);
   // the rest of the body is copied straight into it (no kData events), then kEnd. The buffer is
   // JS's, kept reachable by JS until this exchange's kEnd or error; cleared when JS gives up.

@@ -138,8 +138,8 @@ void EventBatch::Add(Event& ev) {
       ResponseHead& h = *ev.head;
       rec[protocol::kSlotStatus] = h.status;
       rec[protocol::kSlotVersion] = h.version;
-      rec[protocol::kSlotFlags] = (h.ended ? uint32_t{protocol::kFlagEnded} : 0u) | (h.close ? uint32_t{protocol::kFlagClose} : 0u);
-      rec[protocol::kSlotKeepAlive] = static_cast<double>(h.keep_alive_ms);
+      rec[protocol::kSlotFlags] = (h.ended ? uint32_t{protocol::kFlagEnded} : 0u) | (h.notes.close ? uint32_t{protocol::kFlagClose} : 0u);
+      rec[protocol::kSlotKeepAlive] = static_cast<double>(h.notes.keep_alive_ms);
       rec[protocol::kSlotSentAt] = h.sent_at;  // 0 on a 1xx head
       rec[protocol::kSlotHeadAt] = h.head_at;
       rec[protocol::kSlotTextStart] = static_cast<double>(text_->size());

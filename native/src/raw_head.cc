@@ -25,9 +25,13 @@ uint16_t StatusOf(const std::string& head) {
 
 bool IsWs(char c) { return c == ' ' || c == '\t'; }
 
+// ASCII only (header names are tokens), without the locale lookups of std::tolower: this runs
+// for every response header.
 bool EqualsIgnoreCase(const uint8_t* a, size_t n, const char* lower) {
   for (size_t i = 0; i < n; ++i) {
-    if (!lower[i] || std::tolower(a[i]) != lower[i]) return false;
+    const uint8_t l = static_cast<uint8_t>(lower[i]);
+    if (!l) return false;
+    if (a[i] != l && !(l >= 'a' && l <= 'z' && (a[i] | 0x20) == l)) return false;
   }
   return lower[n] == '\0';
 }
@@ -46,6 +50,17 @@ int64_t KeepAliveTimeout(const uint8_t* v, size_t n) {
     return secs * 1000;
   }
   return -1;
+}
+
+// 1 to 18 decimal digits -> their value; anything else (empty, a sign, a list, longer) -> -2.
+int64_t DigitsValue(const uint8_t* v, size_t n) {
+  if (n == 0 || n > 18) return -2;
+  int64_t x = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (v[i] < '0' || v[i] > '9') return -2;
+    x = x * 10 + (v[i] - '0');
+  }
+  return x;
 }
 
 // Connection: close (a token in the comma-separated list).
@@ -180,13 +195,26 @@ bool ObsTextReason(const std::string& head, std::string* out) {
   return true;
 }
 
-void NoteConnectionHeader(const uint8_t* name, size_t name_len, const uint8_t* value, size_t value_len,
-                          int64_t* keep_alive_ms, bool* close) {
-  if (name_len != 10) return;
-  if (EqualsIgnoreCase(name, name_len, "keep-alive")) {
-    *keep_alive_ms = KeepAliveTimeout(value, value_len);
-  } else if (EqualsIgnoreCase(name, name_len, "connection") && HasCloseToken(value, value_len)) {
-    *close = true;
+void NoteHeader(const uint8_t* name, size_t name_len, const uint8_t* value, size_t value_len, HeadNotes* notes) {
+  switch (name_len) {
+    case 10:
+      if (EqualsIgnoreCase(name, name_len, "keep-alive")) {
+        notes->keep_alive_ms = KeepAliveTimeout(value, value_len);
+      } else if (EqualsIgnoreCase(name, name_len, "connection") && HasCloseToken(value, value_len)) {
+        notes->close = true;
+      }
+      break;
+    case 14:
+      if (EqualsIgnoreCase(name, name_len, "content-length")) {
+        // A second header, a list, or anything but 1 to 18 digits: leave the length to hyper.
+        notes->content_length = notes->content_length == -1 ? DigitsValue(value, value_len) : -2;
+      }
+      break;
+    case 17:
+      if (EqualsIgnoreCase(name, name_len, "transfer-encoding")) notes->transfer_encoding = true;
+      break;
+    default:
+      break;
   }
 }
 
@@ -195,8 +223,7 @@ bool HeadersFromRaw(const std::string& raw, size_t expect_count, size_t expect_v
   pos = pos == std::string::npos ? raw.size() : pos + 1;  // past the status line
   std::string out;
   out.reserve(raw.size() - pos);
-  int64_t keep_alive_ms = -1;
-  bool close = false;
+  HeadNotes notes;
   size_t count = 0;
   size_t value_bytes = 0;
   while (pos < raw.size()) {
@@ -219,15 +246,14 @@ bool HeadersFromRaw(const std::string& raw, size_t expect_count, size_t expect_v
     out.push_back('\0');
     out.append(raw, vs, ve - vs);
     const auto* base = reinterpret_cast<const uint8_t*>(raw.data());
-    NoteConnectionHeader(base + pos, colon - pos, base + vs, ve - vs, &keep_alive_ms, &close);
+    NoteHeader(base + pos, colon - pos, base + vs, ve - vs, &notes);
     ++count;
     value_bytes += ve - vs;
     pos = eol + 1;
   }
   if (count != expect_count || value_bytes != expect_value_bytes) return false;
   head->raw_headers = std::move(out);
-  head->keep_alive_ms = keep_alive_ms;
-  head->close = close;
+  head->notes = notes;
   return true;
 }
 

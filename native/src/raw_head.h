@@ -50,8 +50,21 @@ bool ObsTextReason(const std::string& head, std::string* out);
 // disagreement nothing is filled and false is returned (the caller uses hyper's headers).
 bool HeadersFromRaw(const std::string& raw, size_t expect_count, size_t expect_value_bytes, ResponseHead* head);
 
-// The two headers a pool needs: Keep-Alive: timeout=N (-> ms) and Connection: close.
-void NoteConnectionHeader(const uint8_t* name, size_t name_len, const uint8_t* value, size_t value_len,
-                          int64_t* keep_alive_ms, bool* close);
+// What a response head says about its connection and its body's framing, read once natively so
+// neither a pool nor the drive loop has to look at headers again.
+struct HeadNotes {
+  int64_t keep_alive_ms = -1;   // Keep-Alive: timeout=N, in ms (-1 when absent)
+  bool close = false;           // Connection: close
+  int64_t content_length = -1;  // one Content-Length of plain digits (-1: none, -2: any other form)
+  bool transfer_encoding = false;
+  // The body's length as hyper's HTTP/1 decoder counts it, or -1 when the head does not fix it
+  // here (no Content-Length, one we do not read the way hyper would, or Transfer-Encoding, which
+  // overrides it). Only an upper bound on what hyper yields: a HEAD request, 204 and 304 carry
+  // the header without a body.
+  int64_t BodyLength() const { return transfer_encoding ? -1 : content_length; }
+};
+
+// Notes the headers HeadNotes holds: Keep-Alive, Connection, Content-Length, Transfer-Encoding.
+void NoteHeader(const uint8_t* name, size_t name_len, const uint8_t* value, size_t value_len, HeadNotes* notes);
 
 }  // namespace nodehyper
