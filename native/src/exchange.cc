@@ -142,18 +142,6 @@ int CollectHeader(void* ud, const uint8_t* name, size_t name_len, const uint8_t*
   return HYPER_ITER_CONTINUE;
 }
 
-struct HeaderTally {
-  size_t count = 0;
-  size_t value_bytes = 0;
-};
-
-int TallyHeader(void* ud, const uint8_t*, size_t, const uint8_t*, size_t value_len) noexcept {
-  auto* t = static_cast<HeaderTally*>(ud);
-  ++t->count;
-  t->value_bytes += value_len;
-  return HYPER_ITER_CONTINUE;
-}
-
 }  // namespace
 
 std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp, const std::string* raw_head) {
@@ -164,13 +152,9 @@ std::unique_ptr<ResponseHead> CopyHead(hyper_response* resp, const std::string* 
   size_t reason_len = hyper_response_reason_phrase_len(resp);
   if (reason && reason_len) head->reason.assign(reinterpret_cast<const char*>(reason), reason_len);
   hyper_headers* headers = hyper_response_headers(resp);
-  if (raw_head) {
-    // Names and values in wire case and order from the recorded head, if it agrees with what
-    // hyper parsed (see raw_head.h).
-    HeaderTally tally;
-    hyper_headers_foreach(headers, TallyHeader, &tally);
-    if (HeadersFromRaw(*raw_head, tally.count, tally.value_bytes, head.get())) return head;
-  }
+  // Names and values in wire case and order from the recorded head (see raw_head.h for why that
+  // is the head hyper parsed), unless it has a line this reading does not take.
+  if (raw_head && HeadersFromRaw(*raw_head, head->version, head.get())) return head;
   head->raw_headers.reserve(512);
   hyper_headers_foreach(headers, CollectHeader, head.get());
   return head;

@@ -5,8 +5,23 @@
 // (a tenth of a whole request on the ClientConn path). The bytes pass through our read callback
 // anyway, so HTTP/1 connections record each head here and take names and values in wire case
 // and order from it, with hyper's two options off; hyper still parses and validates the head.
-// The lines are checked against hyper's parse (count and value bytes) before they are used.
 // Only observes: it never changes what hyper reads.
+//
+// Why the recorded head is the one hyper parsed, line for line, without asking hyper for its
+// headers (hyper_headers_foreach hashes every name twice: ~2k instructions per response, which
+// is what comparing the count and value bytes with hyper's cost until 2026-12):
+// - The bytes are the ones hyper reads, from the first one after the request was handed to hyper
+//   (Arm) to the first blank line; hyper parses a response from the same place. A client
+//   connection never holds unread bytes when a request is sent: hyper fails an idle connection
+//   that receives any (require_empty_read, "unexpected message").
+// - 1xx heads are recorded as heads of their own; Take() pairs the final one by its status, and
+//   HeadersFromRaw checks the version too.
+// - hyper's parser (httparse) is strict as the C API builds it: obs-fold is refused (unless
+//   allowMultilineHeaders, which turns recording off), as are spaces before the colon, names that
+//   are not tokens, control characters in values and bare CRs; the options that relax the last
+//   ones are not reachable through the C API. So for a head hyper accepted, "name ':' OWS value
+//   OWS" per line (HeadersFromRaw) reads the same names and values in the same order. A line it
+//   does not take (leading whitespace, no colon) makes the caller use hyper's headers.
 #pragma once
 
 #include <cstddef>
@@ -45,10 +60,10 @@ class HeadRecorder {
 // (httparse drops such a reason; node:http keeps it, latin1).
 bool ObsTextReason(const std::string& head, std::string* out);
 
-// Fills head->raw_headers (names and values joined by NUL) and the connection flags from a
-// recorded head's field lines. `expect_count`/`expect_value_bytes` are what hyper parsed; on any
-// disagreement nothing is filled and false is returned (the caller uses hyper's headers).
-bool HeadersFromRaw(const std::string& raw, size_t expect_count, size_t expect_value_bytes, ResponseHead* head);
+// Fills head->raw_headers (names and values joined by NUL) and head->notes from a recorded head's
+// field lines. `version` is hyper's (10 or 11): a status line saying another one, or a line not
+// of the form above, fills nothing and returns false (the caller uses hyper's headers).
+bool HeadersFromRaw(const std::string& raw, int version, ResponseHead* head);
 
 // What a response head says about its connection and its body's framing, read once natively so
 // neither a pool nor the drive loop has to look at headers again.
