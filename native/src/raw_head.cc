@@ -220,34 +220,40 @@ void NoteHeader(const uint8_t* name, size_t name_len, const uint8_t* value, size
 
 bool HeadersFromRaw(const std::string& raw, int version, ResponseHead* head) {
   if (raw.compare(0, 8, version == HYPER_HTTP_VERSION_1_0 ? "HTTP/1.0" : "HTTP/1.1") != 0) return false;
-  size_t pos = raw.find('\n');
-  pos = pos == std::string::npos ? raw.size() : pos + 1;  // past the status line
-  std::string out;
-  out.reserve(raw.size() - pos);
+  const char* const base = raw.data();
+  const char* const stop = base + raw.size();
+  const char* p = static_cast<const char*>(std::memchr(base, '\n', raw.size()));
+  p = p ? p + 1 : stop;  // past the status line
+  // Names and values are never longer than their lines: written straight into a buffer of the
+  // lines' size (one allocation), each followed by a NUL; the last NUL is dropped at the end.
+  std::string out(static_cast<size_t>(stop - p) + 1, '\0');
+  char* w = &out[0];
   HeadNotes notes;
-  while (pos < raw.size()) {
-    size_t eol = raw.find('\n', pos);
-    if (eol == std::string::npos) eol = raw.size();
-    size_t end = eol > pos && raw[eol - 1] == '\r' ? eol - 1 : eol;
+  while (p < stop) {
+    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(stop - p)));
+    if (!eol) eol = stop;
+    const char* end = eol > p && eol[-1] == '\r' ? eol - 1 : eol;
     // name ":" OWS value OWS, as httparse accepted it (an obs-fold continuation line, which
     // starts with whitespace, is not handled here: the caller falls back to hyper's headers).
-    if (IsWs(raw[pos])) return false;
-    const void* colon_p = std::memchr(raw.data() + pos, ':', end - pos);
-    if (!colon_p) return false;
-    size_t colon = static_cast<size_t>(static_cast<const char*>(colon_p) - raw.data());
-    if (colon == pos) return false;
-    size_t vs = colon + 1;
-    while (vs < end && IsWs(raw[vs])) ++vs;
-    size_t ve = end;
-    while (ve > vs && IsWs(raw[ve - 1])) --ve;
-    if (!out.empty()) out.push_back('\0');
-    out.append(raw, pos, colon - pos);
-    out.push_back('\0');
-    out.append(raw, vs, ve - vs);
-    const auto* base = reinterpret_cast<const uint8_t*>(raw.data());
-    NoteHeader(base + pos, colon - pos, base + vs, ve - vs, &notes);
-    pos = eol + 1;
+    if (IsWs(*p)) return false;
+    const char* colon = static_cast<const char*>(std::memchr(p, ':', static_cast<size_t>(end - p)));
+    if (!colon || colon == p) return false;
+    const char* vs = colon + 1;
+    while (vs < end && IsWs(*vs)) ++vs;
+    const char* ve = end;
+    while (ve > vs && IsWs(ve[-1])) --ve;
+    const size_t name_len = static_cast<size_t>(colon - p);
+    const size_t value_len = static_cast<size_t>(ve - vs);
+    std::memcpy(w, p, name_len);
+    w[name_len] = '\0';
+    w += name_len + 1;
+    std::memcpy(w, vs, value_len);
+    w[value_len] = '\0';
+    w += value_len + 1;
+    NoteHeader(reinterpret_cast<const uint8_t*>(p), name_len, reinterpret_cast<const uint8_t*>(vs), value_len, &notes);
+    p = eol + 1;
   }
+  out.resize(w > out.data() ? static_cast<size_t>(w - out.data()) - 1 : 0);
   head->raw_headers = std::move(out);
   head->notes = notes;
   return true;
