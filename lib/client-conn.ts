@@ -16,7 +16,7 @@ import { methodIn, validateAuthority, validateHttp2, validateTimeout } from './v
 import { secureContextFor, tlsInfoFromNative, type TlsConnectionInfo, type TlsOptions } from './tls.js'
 import { attemptTimeout, endpoint, lookupCandidates, nativeSocketOptions, raceError, validateNetOptions, type Candidate, type LookupFunction, type NetConnectOptions } from './connect.js'
 import { absoluteFormExtra, nativeProxyOptions, proxyErrorFromNative, resolveProxy, validateProxyOption, type ProxyConfig, type ProxyOption } from './proxy.js'
-import { connectionInfo, connectionTimings, kRecord, now, type ConnectionInfo, type ConnectionTimings, type TimedConnection } from './timings.js'
+import { connectionInfo, connectionTimings, fromHr, kRecord, now, type ConnectionInfo, type ConnectionTimings, type TimedConnection } from './timings.js'
 import { ConnectTrace, connectTraced, requestTraced, traceEnd, traceHead, traceRequest, traceSend, type ConnectParams } from './diagnostics.js'
 import { IdTable } from './id-table.js'
 
@@ -715,9 +715,11 @@ export class ClientConn implements ExchangeHolder {
         ex.headAt = meta[at + Slot.HeadAt]!
         if (ex.diag !== null) traceHead(ex, head)
         if (head.ended) {
-          // Complete on arrival: the exchange is over before its face even sees it.
+          // Complete on arrival: the exchange is over before its face even sees it. It ended
+          // when the addon parsed the head (body and end came in the same drive): that stamp
+          // serves, without reading the clock again.
           this.#exchanges.delete(id)
-          this.#over(ex)
+          this.#over(ex, fromHr(ex.headAt))
           if (ex.diag !== null) traceEnd(ex)
         }
         ex.onHead(head)
@@ -804,8 +806,8 @@ export class ClientConn implements ExchangeHolder {
   }
 
   /** The exchange is over here: detached from this connection; its scheduler hears of it. */
-  #over (ex: Exchange): void {
-    ex.finish()
+  #over (ex: Exchange, at?: number): void {
+    ex.finish(at)
     ex.scheduler?.exchangeDone(ex)
   }
 

@@ -223,10 +223,13 @@ export abstract class Exchange {
     signal.addEventListener('abort', this.#onAbort, { once: true })
   }
 
-  /** Marks the exchange over and detaches it from its signal and upload pump. */
-  finish (): void {
+  /**
+   * Marks the exchange over and detaches it from its signal and upload pump. `at`: when it ended,
+   * if known already (a response complete in its head: when the addon parsed it), else now.
+   */
+  finish (at?: number): void {
     this.done = true
-    this.endAt = now()
+    this.endAt = at ?? now()
     this.uploadDone = true
     this.holder = null
     if (this.drain) {

@@ -126,7 +126,10 @@ export interface ResponseTimings {
   sent: number
   /** The response head arrived (was parsed): time to first byte is `firstByte - start`. */
   firstByte: number
-  /** The body ended (or the request failed midway); undefined while the body still streams. */
+  /**
+   * The body ended (or the request failed midway); undefined while the body still streams. A
+   * response whose body came complete with its head (in the same read) ends at `firstByte`.
+   */
   end: number | undefined
   phases: TimingPhases
 }

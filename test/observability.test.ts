@@ -13,7 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 import dc from 'node:diagnostics_channel'
 import { ClientConn, Pool, Agent, InvalidArgumentError } from '../dist/esm/index.mjs'
-import { httpServer, deadPort } from './helpers'
+import { httpServer, rawServer, deadPort } from './helpers'
 import { makePki, type TestPki } from './tls-certs'
 import { forwardProxy } from './forward-proxy-server'
 
@@ -134,6 +134,32 @@ describe('conn.info and conn.timings', () => {
 })
 
 describe('res.timings and res.connection', () => {
+  it('a response complete in one read ends when its head was parsed; a later end is stamped then', async () => {
+    const raw = await rawServer((s, head) => {
+      if (head.includes('/split')) {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab')
+        setTimeout(() => s.write('cd'), 30)
+      } else {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd')
+      }
+    })
+    const conn = await ClientConn.connect({ host: '127.0.0.1', port: raw.port })
+    try {
+      const whole = await conn.request({ path: '/whole' })
+      expect(await whole.body.text()).toBe('abcd')
+      expectCoherent(whole.timings)
+      expect(whole.timings.end).toBe(whole.timings.firstByte)
+      expect(whole.timings.phases.download).toBe(0)
+      const split = await conn.request({ path: '/split' })
+      expect(await split.body.text()).toBe('abcd')
+      expectCoherent(split.timings)
+      expect(split.timings.phases.download).toBeGreaterThanOrEqual(20)
+    } finally {
+      await conn.close()
+      await raw.close()
+    }
+  })
+
   it('a new connection, then a reused one: phases add up; setup counts only for the first', async () => {
     const pool = new Pool(origin)
     try {
