@@ -390,8 +390,14 @@ void Connection::Send(Exchange* ex) {
   hyper_executor_push(exec_.get(), t);
 }
 
+// Asks hyper for the next body chunk, or ends the body when all of its Content-Length came
+// (BodyComplete): hyper's next answer could only be the end.
 void Connection::PushBodyTask(Exchange* ex) {
   if (!ex->body || ex->body_task || !exec_) return;
+  if (ex->body_left == 0) {
+    OnBodyEnd(ex);
+    return;
+  }
   hyper_task* t = hyper_body_data(ex->body.get());
   if (!t) return;
   hyper_task_set_userdata(t, Tag(kBodyTask, ex->id));
@@ -522,9 +528,9 @@ void Connection::OnResponse(Exchange* ex, hyper_response* resp) {
   PushBodyTask(ex);
 }
 
-// After a chunk: the body is complete when hyper has yielded all of a Content-Length (HTTP/1).
-// Its decoder never yields more, and it has already moved the connection on (to idle, or to
-// closing) when it yields the last byte: the end hyper_body_data would report next is implied.
+// Counts a chunk against the Content-Length (HTTP/1). At 0 the body is complete: hyper's decoder
+// never yields more, and it has already moved the connection on (to idle, or to closing) when it
+// yields the last byte, so the end hyper_body_data would report next is implied (PushBodyTask).
 bool Connection::BodyComplete(Exchange* ex, size_t len) {
   if (ex->body_left < 0) return false;
   if (static_cast<uint64_t>(ex->body_left) < len) {
@@ -541,10 +547,6 @@ void Connection::OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk) {
   bool complete = BodyComplete(ex, len);
   if (ex->collect.dest) {
     if (!CollectBytes(ex, hyper_buf_bytes(chunk.get()), len)) return;
-    if (complete) {
-      OnBodyEnd(ex);
-      return;
-    }
     PushBodyTask(ex);
     ArmBodyDeadline(ex);
     return;
@@ -561,25 +563,18 @@ void Connection::OnBodyChunk(Exchange* ex, HyperPtr<hyper_buf> chunk) {
     // Nothing for JS (HTTP/2 carries END_STREAM in an empty DATA frame; a dumped body is
     // dropped): read on to the end.
     ex->discard_left -= ex->discard ? len : 0;
-    if (complete) {
-      OnBodyEnd(ex);
-    } else {
-      PushBodyTask(ex);
-    }
+    PushBodyTask(ex);
     return;
   }
   // The first bytes travel with the head (a small response is one crossing into JS); the rest
   // waits in `pending` for JS to ask.
   bool with_head = !ex->head_emitted && !ex->head->body.full();
   (with_head ? ex->head->body : ex->pending).Append(std::move(chunk));
-  if (complete) {
-    OnBodyEnd(ex);
-    return;
-  }
   ListForFlush(ex);
   // Read on: what JS asked for, coalesced up to one delivery; or ahead of JS as far as the
   // policy allows (HTTP/2: an unread body must not hold the connection's flow-control window).
-  bool more = ex->want_read ? !ex->pending.full() : with_head || ReadAheadAllowed(ex);
+  // A complete body ends now, whatever JS asked for (PushBodyTask).
+  bool more = complete || (ex->want_read ? !ex->pending.full() : with_head || ReadAheadAllowed(ex));
   if (more) {
     PushBodyTask(ex);
     ArmBodyDeadline(ex);
