@@ -96,8 +96,8 @@ async function undiciAgent () {
 // (no socket, no parser) with the response the server really sends, captured once at start (status,
 // raw header Buffers, the body in chunks of at most 64 KiB, as a socket read would hand them). What a
 // lane then costs is undici's own API layer (request(), RequestHandler, BodyReadable, the body
-// read) plus a setImmediate per response: no real dispatcher, node-hyper's or undici's, can cost
-// less. The row shows how low the HyperDispatcher targets can go at all.
+// read), a setImmediate per piece, and the fresh Buffer per piece that any dispatcher hands out
+// (with the GC it brings): no real dispatcher, node-hyper's or undici's, can cost less. The row shows how low the HyperDispatcher targets can go at all.
 async function floorDispatcher () {
   const undici = await import('undici')
   const { EventEmitter } = await import('node:events')
@@ -119,13 +119,21 @@ async function floorDispatcher () {
     })
   })
   await agent.close()
+  // Each piece arrives as a socket read would hand it: a fresh Buffer, in a macrotask of its own.
+  // (Handed over all at once, the pieces would pile up in the body stream, and its reader would
+  // join them into one new Buffer per response: a cost no real dispatcher's reader pays.)
+  const deliver = (handler, at) => {
+    handler.onData(Buffer.from(captured.pieces[at]))
+    if (at + 1 < captured.pieces.length) setImmediate(deliver, handler, at + 1)
+    else handler.onComplete([])
+  }
   class FloorDispatcher extends EventEmitter {
     dispatch (opts, handler) {
       setImmediate(() => {
         handler.onConnect(() => {})
         handler.onHeaders(captured.status, captured.rawHeaders.map((b) => Buffer.from(b)), () => {}, captured.statusText)
-        for (const piece of captured.pieces) handler.onData(piece)
-        handler.onComplete([])
+        if (captured.pieces.length === 0) handler.onComplete([])
+        else deliver(handler, 0)
       })
       return true
     }
@@ -377,6 +385,13 @@ if (cfg.mode === 'idle') {
 
 const impl = clients[cfg.client]
 if (!impl) throw new Error('unknown client ' + cfg.client)
+// Every Node lane carries the same heap: both libraries loaded, whichever one it measures. V8's
+// GC policy depends on the size of the old generation. With a small old generation (node-hyper
+// alone, ~5 MB), the external memory of downloaded Buffers is reclaimed by scavenges. Past
+// ~8 MB (undici loaded, or any real application), each ~25 MiB of Buffers starts a full
+// mark-compact instead. That cost ~500 µs per MiB, as much as the download itself. Without
+// this line, a node-hyper lane would escape a cost that undici's lanes and every real host pay.
+await Promise.all([loadHyper(), import('undici')])
 const { lanes, close } = await impl()
 const loop = async (send) => {
   while (!stop) {
