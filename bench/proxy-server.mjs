@@ -9,10 +9,13 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const [kind, upstream, portArg] = process.argv.slice(2)
 const port = Number(portArg)
+// Every process the bench measures carries the same heap: node-hyper (through the example proxy)
+// and undici loaded, whichever it runs on (client.mjs says why).
+const { createProxy } = require('../build/examples/proxy.js')
+await import('undici')
 
 let server
 if (kind === 'node-hyper' || kind === 'undici') {
-  const { createProxy } = require('../build/examples/proxy.js')
   let client
   if (kind === 'undici') {
     const { Pool } = await import('undici')
