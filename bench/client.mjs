@@ -97,7 +97,8 @@ async function undiciAgent () {
 // raw header Buffers, the body in chunks of at most 64 KiB, as a socket read would hand them). What a
 // lane then costs is undici's own API layer (request(), RequestHandler, BodyReadable, the body
 // read), a setImmediate per piece, and the fresh Buffer per piece that any dispatcher hands out
-// (with the GC it brings): no real dispatcher, node-hyper's or undici's, can cost less. The row shows how low the HyperDispatcher targets can go at all.
+// (with the GC it brings): no real dispatcher, node-hyper's or undici's, can cost less. The row
+// shows how low the HyperDispatcher targets can go at all.
 async function floorDispatcher () {
   const undici = await import('undici')
   const { EventEmitter } = await import('node:events')
@@ -389,8 +390,9 @@ if (!impl) throw new Error('unknown client ' + cfg.client)
 // GC policy depends on the size of the old generation. With a small old generation (node-hyper
 // alone, ~5 MB), the external memory of downloaded Buffers is reclaimed by scavenges. Past
 // ~8 MB (undici loaded, or any real application), each ~25 MiB of Buffers starts a full
-// mark-compact instead. That cost ~500 µs per MiB, as much as the download itself. Without
-// this line, a node-hyper lane would escape a cost that undici's lanes and every real host pay.
+// mark-compact instead: ~500 µs per MiB on top of a ~700 µs/MiB streamed download (PROFILE.md,
+// ninth round). Without this line, a node-hyper lane would escape a cost that undici's lanes and
+// every real host pay.
 await Promise.all([loadHyper(), import('undici')])
 const { lanes, close } = await impl()
 const loop = async (send) => {
