@@ -1,6 +1,5 @@
 #include "raw_head.h"
 
-#include <cctype>
 #include <cstring>
 #include <utility>
 
@@ -25,13 +24,15 @@ uint16_t StatusOf(const std::string& head) {
 
 bool IsWs(char c) { return c == ' ' || c == '\t'; }
 
-// ASCII only (header names are tokens), without the locale lookups of std::tolower: this runs
-// for every response header.
+// ASCII only (header names are tokens, the values read here are ASCII), without the locale
+// lookups of std::tolower and std::isdigit: these run for every response header.
+uint8_t AsciiLower(uint8_t c) { return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c | 0x20) : c; }
+bool IsDigit(uint8_t c) { return c >= '0' && c <= '9'; }
+
 bool EqualsIgnoreCase(const uint8_t* a, size_t n, const char* lower) {
   for (size_t i = 0; i < n; ++i) {
     const uint8_t l = static_cast<uint8_t>(lower[i]);
-    if (!l) return false;
-    if (a[i] != l && !(l >= 'a' && l <= 'z' && (a[i] | 0x20) == l)) return false;
+    if (!l || AsciiLower(a[i]) != l) return false;
   }
   return lower[n] == '\0';
 }
@@ -41,12 +42,12 @@ int64_t KeepAliveTimeout(const uint8_t* v, size_t n) {
   static const char kKey[] = "timeout=";
   for (size_t i = 0; i + 8 <= n; ++i) {
     size_t k = 0;
-    while (k < 8 && std::tolower(v[i + k]) == kKey[k]) ++k;
+    while (k < 8 && AsciiLower(v[i + k]) == kKey[k]) ++k;
     if (k < 8) continue;
     int64_t secs = 0;
     size_t j = i + 8;
-    if (j >= n || !std::isdigit(v[j])) return -1;
-    for (; j < n && std::isdigit(v[j]) && secs < 1000000000; ++j) secs = secs * 10 + (v[j] - '0');
+    if (j >= n || !IsDigit(v[j])) return -1;
+    for (; j < n && IsDigit(v[j]) && secs < 1000000000; ++j) secs = secs * 10 + (v[j] - '0');
     return secs * 1000;
   }
   return -1;
@@ -57,7 +58,7 @@ int64_t DigitsValue(const uint8_t* v, size_t n) {
   if (n == 0 || n > 18) return -2;
   int64_t x = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (v[i] < '0' || v[i] > '9') return -2;
+    if (!IsDigit(v[i])) return -2;
     x = x * 10 + (v[i] - '0');
   }
   return x;

@@ -76,7 +76,7 @@ struct HeadNotes {
   // here (no Content-Length, one we do not read the way hyper would, or Transfer-Encoding, which
   // overrides it). Only an upper bound on what hyper yields: a HEAD request, 204 and 304 carry
   // the header without a body.
-  int64_t BodyLength() const { return transfer_encoding ? -1 : content_length; }
+  int64_t BodyLength() const { return transfer_encoding || content_length < 0 ? -1 : content_length; }
 };
 
 // Notes the headers HeadNotes holds: Keep-Alive, Connection, Content-Length, Transfer-Encoding.
