@@ -77,12 +77,28 @@ interface Slot {
   /** performance.now() when it went idle; -1 while in use (or not in the idle list). */
   idleSince: number
   keepAlive: number
+  /** In the pool's #slots (a flag, not a Set lookup per request). */
+  live: boolean
 }
 
 /** @internal what an Agent hears from its pools. */
 export const kPoolHooks = Symbol('poolHooks')
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+/**
+ * Whether `method` is one of RFC 9110's idempotent methods (a sent request may be retried): the
+ * registered spellings by comparison (see isCommonMethod), other spellings through the Set.
+ */
+function idempotent (method: string): boolean {
+  switch (method) {
+    case 'GET': case 'HEAD': case 'PUT': case 'DELETE': case 'OPTIONS': case 'TRACE':
+      return true
+    case 'POST': case 'PATCH': case 'CONNECT':
+      return false
+  }
+  return methodIn(IDEMPOTENT, method)
+}
 const POOL_OPTIONS = ['keepAliveTimeout', 'keepAliveMaxTimeout', 'connections', 'pipelining', 'maxQueue', 'retries'] as const
 // After EMFILE/ENFILE, how long to serve from the connections there are before trying to open more.
 const FD_BACKOFF_MS = 1000
@@ -268,7 +284,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
       return false
     }
     ex.scheduler = this
-    ex.retriesLeft = ex.replayable && methodIn(IDEMPOTENT, ex.method) ? this.#retries : 0
+    ex.retriesLeft = ex.replayable && idempotent(ex.method) ? this.#retries : 0
     ex.staleRetried = !ex.replayable
     if (this.#queued() === 0) {
       const slot = this.#freeSlot()
@@ -353,7 +369,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
     if (!slot) return
     ex.slot = null
     slot.running--
-    if (slot.running === 0) this.#slotIdle(slot)
+    if (slot.running === 0) this.#slotIdle(slot, ex.endAt)
     else if (this.#queued() > 0) this.#dispatch() // HTTP/2: a stream is free
   }
 
@@ -416,7 +432,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
         return
       }
       this.#protocol ??= conn.protocol
-      const slot: Slot = { conn, running: 0, idleSince: -1, keepAlive: this.#keepAlive }
+      const slot: Slot = { conn, running: 0, idleSince: -1, keepAlive: this.#keepAlive, live: true }
       conn[kHooks].closed = (err) => {
         this.#gone(slot)
         this.emit('disconnect', this.#url, [this, conn], err)
@@ -444,9 +460,12 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
     })
   }
 
-  /** A connection with nothing running: reuse it for the queue, or park it (keep-alive). */
-  #slotIdle (slot: Slot): void {
-    if (!this.#slots.has(slot)) return
+  /**
+   * A connection with nothing running: reuse it for the queue, or park it (keep-alive). `at`:
+   * when its last exchange ended, if it did (0: now).
+   */
+  #slotIdle (slot: Slot, at = 0): void {
+    if (!slot.live) return
     const conn = slot.conn
     if (!conn[kAccepting] || !conn.reusable || this.#closing) {
       this.#drop(slot)
@@ -468,7 +487,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
       void conn.close()
       return
     }
-    slot.idleSince = performance.now()
+    slot.idleSince = at > 0 ? at : performance.now()
     if (this.#protocol !== '2') this.#idle.push(slot)
     this.#armSweeper()
   }
@@ -496,7 +515,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
 
   /** The connection closed or stopped taking requests: forget it; what waits goes elsewhere. */
   #gone (slot: Slot): void {
-    if (!this.#slots.has(slot)) return
+    if (!slot.live) return
     this.#drop(slot)
     if (slot.running === 0) void slot.conn.close()
     this.#fdCap = Infinity
@@ -506,6 +525,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
 
   #drop (slot: Slot): void {
     slot.idleSince = -1
+    slot.live = false
     this.#slots.delete(slot)
     const i = this.#idle.indexOf(slot)
     if (i !== -1) this.#idle.splice(i, 1)
@@ -516,6 +536,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
     if (!this.#closing || this.#queued() > 0 || this.#connecting > 0) return
     for (const s of this.#slots) if (s.running > 0) return
     const conns = [...this.#slots].map((s) => s.conn)
+    for (const s of this.#slots) s.live = false
     this.#slots.clear()
     this.#idle.length = 0
     if (this.#sweeper) clearTimeout(this.#sweeper)
@@ -552,7 +573,10 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
     while ((ex = this.#dequeue()) !== undefined) ex.fail(e)
     if (this.#sweeper) clearTimeout(this.#sweeper)
     this.#sweeper = null
-    for (const s of this.#slots) s.conn.destroy(err)
+    for (const s of this.#slots) {
+      s.conn.destroy(err)
+      s.live = false
+    }
     this.#slots.clear()
     this.#idle.length = 0
   }

@@ -9,12 +9,22 @@ const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 // Request targets: no controls, spaces or characters beyond latin1 (as Node's http).
 const INVALID_PATH = /[^\u0021-\u00ff]/
 
-// The registered methods most requests use: a Set lookup instead of running TOKEN over them.
-const COMMON_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'CONNECT'])
+/**
+ * The registered methods most requests use, compared instead of running TOKEN over them (and
+ * not looked up in a Set: a `switch` over string literals is pointer comparisons for the
+ * internalized strings callers pass, a Set lookup hashes and probes on every request).
+ */
+export function isCommonMethod (method: string): boolean {
+  switch (method) {
+    case 'GET': case 'HEAD': case 'POST': case 'PUT': case 'DELETE': case 'OPTIONS': case 'PATCH': case 'TRACE': case 'CONNECT':
+      return true
+  }
+  return false
+}
 
 /** Whether `method` is an HTTP token. */
 export function isMethodToken (method: string): boolean {
-  return COMMON_METHODS.has(method) || TOKEN.test(method)
+  return isCommonMethod(method) || TOKEN.test(method)
 }
 
 /**
@@ -22,7 +32,7 @@ export function isMethodToken (method: string): boolean {
  * method is already in upper case, so only other spellings pay for `toUpperCase`.
  */
 export function methodIn (upperNames: ReadonlySet<string>, method: string): boolean {
-  return upperNames.has(method) || (!COMMON_METHODS.has(method) && upperNames.has(method.toUpperCase()))
+  return upperNames.has(method) || (!isCommonMethod(method) && upperNames.has(method.toUpperCase()))
 }
 
 export function validateMethod (method: unknown): string {
