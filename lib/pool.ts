@@ -88,7 +88,7 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 
 /**
  * Whether `method` is one of RFC 9110's idempotent methods (a sent request may be retried): the
- * registered spellings by comparison (see isCommonMethod), other spellings through the Set.
+ * registered spellings by comparison (as validate.ts's isCommonMethod), other spellings through the Set.
  */
 function idempotent (method: string): boolean {
   switch (method) {
@@ -99,6 +99,7 @@ function idempotent (method: string): boolean {
   }
   return methodIn(IDEMPOTENT, method)
 }
+
 const POOL_OPTIONS = ['keepAliveTimeout', 'keepAliveMaxTimeout', 'connections', 'pipelining', 'maxQueue', 'retries'] as const
 // After EMFILE/ENFILE, how long to serve from the connections there are before trying to open more.
 const FD_BACKOFF_MS = 1000

@@ -14,7 +14,7 @@ const INVALID_PATH = /[^\u0021-\u00ff]/
  * not looked up in a Set: a `switch` over string literals is pointer comparisons for the
  * internalized strings callers pass, a Set lookup hashes and probes on every request).
  */
-export function isCommonMethod (method: string): boolean {
+function isCommonMethod (method: string): boolean {
   switch (method) {
     case 'GET': case 'HEAD': case 'POST': case 'PUT': case 'DELETE': case 'OPTIONS': case 'PATCH': case 'TRACE': case 'CONNECT':
       return true

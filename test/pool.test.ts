@@ -100,6 +100,15 @@ describe('Pool', () => {
     expect(err).toBeInstanceOf(HyperError)
     expect(err.requestSent).toBe(true)
     expect(n).toBe(3)
+    // Other spellings of an idempotent method count as it (methods are case-sensitive on the
+    // wire, but RFC 9110's idempotent ones are matched in any case); an extension method does not.
+    expect(await (await pool.request()).body.text()).toBe('GET') // n = 4: answered at once
+    expect(await (await pool.request({ method: 'delete' })).body.text()).toBe('delete')
+    expect(n).toBe(6)
+    const ext = await pool.request({ method: 'PROPPATCH', body: 'x' }).catch((e) => e)
+    expect(ext).toBeInstanceOf(HyperError)
+    expect(ext.requestSent).toBe(true)
+    expect(n).toBe(7)
     pool.destroy()
     await raw.close()
   })
