@@ -85,21 +85,6 @@ interface Slot {
 export const kPoolHooks = Symbol('poolHooks')
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
-
-/**
- * Whether `method` is one of RFC 9110's idempotent methods (a sent request may be retried): the
- * registered spellings by comparison (as validate.ts's isCommonMethod), other spellings through the Set.
- */
-function idempotent (method: string): boolean {
-  switch (method) {
-    case 'GET': case 'HEAD': case 'PUT': case 'DELETE': case 'OPTIONS': case 'TRACE':
-      return true
-    case 'POST': case 'PATCH': case 'CONNECT':
-      return false
-  }
-  return methodIn(IDEMPOTENT, method)
-}
-
 const POOL_OPTIONS = ['keepAliveTimeout', 'keepAliveMaxTimeout', 'connections', 'pipelining', 'maxQueue', 'retries'] as const
 // After EMFILE/ENFILE, how long to serve from the connections there are before trying to open more.
 const FD_BACKOFF_MS = 1000
@@ -285,7 +270,7 @@ export class Pool extends EventEmitter<PoolEvents> implements ExchangeHolder, Sc
       return false
     }
     ex.scheduler = this
-    ex.retriesLeft = ex.replayable && idempotent(ex.method) ? this.#retries : 0
+    ex.retriesLeft = ex.replayable && methodIn(IDEMPOTENT, ex.method) ? this.#retries : 0
     ex.staleRetried = !ex.replayable
     if (this.#queued() === 0) {
       const slot = this.#freeSlot()
