@@ -12,6 +12,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import dc from 'node:diagnostics_channel'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { ClientConn, Pool, Agent, InvalidArgumentError } from '../dist/esm/index.mjs'
 import { httpServer, rawServer, deadPort } from './helpers'
 import { makePki, type TestPki } from './tls-certs'
@@ -134,6 +136,29 @@ describe('conn.info and conn.timings', () => {
 })
 
 describe('res.timings and res.connection', () => {
+  it('native stamps land on the performance.now() timeline in a freshly started process', () => {
+    // fromHr's offset is measured when lib/timings loads. The first window a process measures is
+    // tens of µs wide, enough to put a native stamp before the request's own start (a flake this
+    // file saw). Each fresh process here stamps uv_hrtime between two performance.now() reads and
+    // reports how far outside them fromHr put it (µs).
+    const script = `
+      const { fromHr } = require(${JSON.stringify(fileURLToPath(new URL('../dist/cjs/timings.js', import.meta.url)))})
+      const { performance } = require('node:perf_hooks')
+      let worst = -Infinity
+      for (let i = 0; i < 200; i++) {
+        const a = performance.now()
+        const x = fromHr(Number(process.hrtime.bigint()) / 1e6)
+        const b = performance.now()
+        worst = Math.max(worst, a - x, x - b)
+      }
+      console.log(worst * 1000)
+    `
+    for (let i = 0; i < 3; i++) {
+      const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+      expect(Number(out)).toBeLessThanOrEqual(1)
+    }
+  })
+
   it('a response complete in one read ends when its head was parsed; a later end is stamped then', async () => {
     const raw = await rawServer((s, head) => {
       if (head.includes('/split')) {
