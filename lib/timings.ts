@@ -29,9 +29,9 @@ const HR_TO_PERF = ((): number => {
   let best = Infinity
   let offset = 0
   for (let i = 0; i < 32; i++) {
-    const a = performance.now()
+    const a = now()
     const hr = Number(process.hrtime.bigint()) / 1e6
-    const b = performance.now()
+    const b = now()
     if (b - a < best) {
       best = b - a
       offset = (a + b) / 2 - hr
