@@ -87,6 +87,9 @@ void Driver::DriveDirty() {
     c->set_dirty(false);
     c->Drive();
   }
+  batch.clear();
+  // The next turn reuses this capacity (unless drives marked connections dirty meanwhile).
+  if (dirty_.empty()) dirty_.swap(batch);
 }
 
 void Driver::DeliverEvents() {
@@ -123,6 +126,9 @@ void Driver::DeliverEvents() {
     }
   }
   batch.clear();
+  // The next batch fills this capacity instead of growing a new vector from empty (one or
+  // more reallocations, each moving every event, per loop turn); unless JS pushed events.
+  if (events_.empty()) events_.swap(batch);
   delivering_ = false;
   // Events pushed while JS ran (e.g. a synchronous drive) go out on the next turn.
   if (!events_.empty()) ScheduleDelivery();
