@@ -88,7 +88,7 @@ void ChunkList::Clear() {
   bytes_ = 0;
 }
 
-hyper_request* BuildRequest(const std::string& head, ErrorInfo* err) {
+hyper_request* BuildRequest(std::string_view head, ErrorInfo* err) {
   // head = method NUL target (NUL name NUL value)*; JS validated every piece, hyper checks again.
   auto fail = [err](const std::string& field, hyper_code c) -> hyper_request* {
     err->local_code = "ERR_INVALID_ARG_VALUE";

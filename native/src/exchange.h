@@ -4,6 +4,7 @@
 #pragma once
 
 #include <deque>
+#include <string_view>
 #include <vector>
 
 #include "common.h"
@@ -175,7 +176,7 @@ struct Exchange {
 
 // Builds a hyper_request from `head`: method, target and header names and values, joined by
 // NUL. nullptr on failure, with `err` naming the rejected field (ERR_INVALID_ARG_VALUE).
-hyper_request* BuildRequest(const std::string& head, ErrorInfo* err);
+hyper_request* BuildRequest(std::string_view head, ErrorInfo* err);
 
 // Copies a hyper response head (status, version, reason, headers). The header names and values
 // come from `raw_head` (the head as recorded on the wire, HTTP/1) when given and consistent with

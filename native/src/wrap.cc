@@ -33,22 +33,31 @@ bool IdAndBytes(const Napi::CallbackInfo& info, const char* usage, const char* n
   return true;
 }
 
-bool GetLatin1(napi_env env, napi_value v, std::string* out) {
-  // One call for a string that fits a stack buffer (a request head usually does): napi writes
-  // at most size - 1 characters and a NUL, so fewer than that means the whole string.
-  char small[1024];
+// A latin1 string, read in one call into `small` when it fits (a request head usually does:
+// napi writes at most cap - 1 characters and a NUL, so fewer than that means the whole string),
+// else into `*big`. `*out` views whichever holds it.
+bool ReadLatin1(napi_env env, napi_value v, char* small, size_t cap, std::string* big, std::string_view* out) {
   size_t len = 0;
-  if (napi_get_value_string_latin1(env, v, small, sizeof small, &len) != napi_ok) return false;
-  if (len < sizeof small - 1) {
-    out->assign(small, len);
+  if (napi_get_value_string_latin1(env, v, small, cap, &len) != napi_ok) return false;
+  if (len < cap - 1) {
+    *out = std::string_view(small, len);
     return true;
   }
   if (napi_get_value_string_latin1(env, v, nullptr, 0, &len) != napi_ok) return false;
-  out->resize(len);
-  if (len == 0) return true;
+  big->resize(len);
   size_t copied = 0;
   // napi writes a NUL terminator: give it room (std::string keeps one past size()).
-  return napi_get_value_string_latin1(env, v, &(*out)[0], len + 1, &copied) == napi_ok;
+  if (len > 0 && napi_get_value_string_latin1(env, v, &(*big)[0], len + 1, &copied) != napi_ok) return false;
+  *out = std::string_view(*big);
+  return true;
+}
+
+bool GetLatin1(napi_env env, napi_value v, std::string* out) {
+  char small[1024];
+  std::string_view view;
+  if (!ReadLatin1(env, v, small, sizeof small, out, &view)) return false;
+  if (view.data() == small) out->assign(view);
+  return true;
 }
 
 bool GetBool(const Napi::Object& o, const char* key, bool dflt) {
@@ -333,8 +342,11 @@ Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || napi_get_value_int64(env, info[0], &id_arg) != napi_ok) return ThrowType(env, "request(id, head, body)");
   if (!conn_->accepting()) return ErrorResult(env, ErrorInfo::Local("ERR_CLOSED", "the connection is closed"));
   uint64_t id = static_cast<uint64_t>(id_arg);
-  std::string head;
-  if (!GetLatin1(env, info[1], &head)) return ThrowType(env, "request(id, head, body): head must be a string");
+  // Read in place: a head that fits the stack buffer costs no allocation and no second copy.
+  char small[1024];
+  std::string big;
+  std::string_view head;
+  if (!ReadLatin1(env, info[1], small, sizeof small, &big, &head)) return ThrowType(env, "request(id, head, body): head must be a string");
   const uint8_t* body_data = nullptr;
   size_t body_len = 0;
   bool has_body = false;
@@ -361,7 +373,7 @@ Napi::Value ConnectionWrap::Request(const Napi::CallbackInfo& info) {
   ex->deadlines.continue_wait = ArgMs(info, 5);
   bool want_informational = false;
   ex->want_informational = info.Length() > 6 && napi_get_value_bool(env, info[6], &want_informational) == napi_ok && want_informational;
-  ex->tunnel = head.compare(0, 8, std::string("CONNECT\0", 8)) == 0;
+  ex->tunnel = head.substr(0, 8) == std::string_view("CONNECT\0", 8);
   if (ex->want_informational || ex->deadlines.continue_wait) {
     ex->info = Exchange::InfoCtx{conn_.get(), id};
     hyper_request_on_informational(ex->request.get(), Connection::OnInformational, &ex->info);
