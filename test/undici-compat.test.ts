@@ -558,6 +558,56 @@ describe.each(implementations)('undici API through %s', (label, make, makeTls) =
     expect(err).toBe(reason)
   })
 
+  it('dispatch(): a handler callback that throws ends the request with what it threw, in both handler styles', async () => {
+    const size = 1024 * 1024
+    // One request per case; `events` records what the handler heard after its callback threw.
+    const run = (id: string, handler: (thrown: Error, events: string[], settle: () => void) => Record<string, unknown>) => {
+      const thrown = new Error(`thrown in ${id}`)
+      const events: string[] = []
+      return new Promise<{ events: string[], thrown: Error }>((resolve) => {
+        const settle = () => setTimeout(() => resolve({ events, thrown }), 50) // anything after the error shows
+        d.dispatch({ origin: base, path: `/big?id=throw-${id}-${name}&size=${size}`, method: 'GET' },
+          handler(thrown, events, settle) as unknown as undici.Dispatcher.DispatchHandler)
+      })
+    }
+    const cases: Promise<void>[] = []
+    if (!(undiciMajor >= 8 && !(d instanceof HyperDispatcher))) { // undici 8 has no old-style handlers
+      cases.push(run('onHeaders', (thrown, events, settle) => ({
+        onConnect () {},
+        onHeaders () { events.push('headers'); throw thrown },
+        onData () { events.push('data'); return true },
+        onComplete () { events.push('complete') },
+        onError (err: Error) { events.push(err === thrown ? 'error: thrown' : `error: ${err.message}`); settle() },
+      })).then(({ events }) => { expect(events).toEqual(['headers', 'error: thrown']) }))
+      cases.push(run('onData', (thrown, events, settle) => ({
+        onConnect () {},
+        onHeaders () { return true },
+        onData () { events.push('data'); throw thrown },
+        onComplete () { events.push('complete') },
+        onError (err: Error) { events.push(err === thrown ? 'error: thrown' : `error: ${err.message}`); settle() },
+      })).then(({ events }) => { expect(events).toEqual(['data', 'error: thrown']) }))
+    }
+    cases.push(run('onResponseStart', (thrown, events, settle) => ({
+      onRequestStart () {},
+      onResponseStart () { events.push('start'); throw thrown },
+      onResponseData () { events.push('data') },
+      onResponseEnd () { events.push('end') },
+      onResponseError (_c: unknown, err: Error) { events.push(err === thrown ? 'error: thrown' : `error: ${err.message}`); settle() },
+    })).then(({ events }) => { expect(events).toEqual(['start', 'error: thrown']) }))
+    cases.push(run('onResponseData', (thrown, events, settle) => ({
+      onRequestStart () {},
+      onResponseStart () {},
+      onResponseData () { events.push('data'); throw thrown },
+      onResponseEnd () { events.push('end') },
+      onResponseError (_c: unknown, err: Error) { events.push(err === thrown ? 'error: thrown' : `error: ${err.message}`); settle() },
+    })).then(({ events }) => { expect(events).toEqual(['data', 'error: thrown']) }))
+    await Promise.all(cases)
+    // The dispatcher goes on serving.
+    const res = await undici.request(`${base}/headers`, { dispatcher: d })
+    expect(res.statusCode).toBe(201)
+    expect(await res.body.text()).toBe('headers')
+  })
+
   it('https: request, POST, fetch through TLS; certificate errors carry Node\'s codes', async () => {
     pki ??= makePki()
     const good = await httpsServer(pki.good)
