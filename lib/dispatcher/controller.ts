@@ -121,7 +121,11 @@ export interface ControllerOwner {
   report (err: unknown): void
 }
 
-/** One dispatched request: the exchange's callbacks become the handler's. */
+/**
+ * One dispatched request: the exchange's callbacks become the handler's. A handler callback that
+ * throws ends the request with what it threw (as in undici): each call site catches and fails the
+ * handler (inline, not through a shared callback wrapper: that cost a closure per call).
+ */
 export abstract class DispatchExchange extends Exchange implements DispatchController, ActiveDispatch {
   protected readonly owner: ControllerOwner
   protected readonly handler: DispatchHandler
@@ -177,7 +181,11 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
 
   /** Tells the handler the request starts; false when it aborted right there (or threw). */
   begin (): boolean {
-    this.#call(() => this.handlerStart())
+    try {
+      this.handlerStart()
+    } catch (err) {
+      this.failHandler(err)
+    }
     return !this.#finished
   }
 
@@ -213,8 +221,13 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
       return
     }
     this.#joined = head.rawHeaders
-    let go = true
-    if (!this.#call(() => { go = this.handlerHeaders(head.status, head.reason, head.rawHeaders) })) return
+    let go: boolean
+    try {
+      go = this.handlerHeaders(head.status, head.reason, head.rawHeaders)
+    } catch (err) {
+      this.failHandler(err)
+      return
+    }
     if (!go) this.pause()
     const body = head.body
     if (body !== null) this.#deliver(body)
@@ -240,7 +253,11 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
     // 1xx go to onHeaders / onResponseStart as undici's client does (return value ignored);
     // 100 and 101 are handled by the connection.
     if (this.#finished || info.status === 100 || info.status === 101) return
-    this.#call(() => this.handlerInformational(info))
+    try {
+      this.handlerInformational(info)
+    } catch (err) {
+      this.failHandler(err)
+    }
   }
 
   #deliver (chunk: Buffer): void {
@@ -248,8 +265,7 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
       (this.#held ??= []).push(chunk)
       return
     }
-    let go = true
-    if (this.#call(() => { go = this.handlerData(chunk) }) && !go) this.pause()
+    this.#give(chunk)
   }
 
   #end (): void {
@@ -263,9 +279,7 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
     const held = this.#held
     while (held !== null && held.length > 0) {
       if (this.#paused || this.#finished) return
-      const chunk = held.shift()!
-      let go = true
-      if (this.#call(() => { go = this.handlerData(chunk) }) && !go) this.pause()
+      this.#give(held.shift()!)
     }
     this.#held = null
     if (this.#ended && !this.#paused && !this.#finished) this.#complete()
@@ -305,15 +319,16 @@ export abstract class DispatchExchange extends Exchange implements DispatchContr
     if (waiters) for (const f of waiters) f()
   }
 
-  /** Runs a handler callback; one that throws ends the request with what it threw (as in undici). */
-  #call (fn: () => void): boolean {
+  /** Hands the handler one chunk, pausing when it says so; one that throws ends the request. */
+  #give (chunk: Buffer): void {
+    let go: boolean
     try {
-      fn()
-      return true
+      go = this.handlerData(chunk)
     } catch (err) {
       this.failHandler(err)
-      return false
+      return
     }
+    if (!go) this.pause()
   }
 }
 
