@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 #ifdef NODE_HYPER_DEBUG_LOG
 #include <cstdio>
 #endif
@@ -26,6 +27,20 @@ namespace nodehyper {
 
 // Monotonic milliseconds (uv_hrtime, the clock of process.hrtime and performance.now()).
 inline double HrMs() noexcept { return static_cast<double>(uv_hrtime()) / 1e6; }
+
+// Hands `fn` every item queued in `queue` so far, as one batch; items queued while it runs stay
+// in `queue` for the next batch. The batch's storage goes back to `queue` when that is empty, so
+// a queue refilled on every loop turn does not allocate on every turn. `queue`'s owner must
+// outlive the call (hold a reference when `fn` may drop the last one).
+template <typename T, typename Fn>
+void DrainQueue(std::vector<T>& queue, Fn&& fn) {
+  if (queue.empty()) return;
+  std::vector<T> batch;
+  batch.swap(queue);
+  for (T& item : batch) fn(item);
+  batch.clear();
+  if (queue.empty()) queue.swap(batch);
+}
 
 // RAII owners: one owner per hyper object; release() hands ownership to hyper.
 struct HyperDeleter {

@@ -340,19 +340,15 @@ void Connection::StartPendingWork() {
     queue_.pop_front();
     if (ex) Send(ex);
   }
-  if (!want_read_.empty()) {
-    std::vector<uint64_t> ids;
-    ids.swap(want_read_);
-    for (uint64_t id : ids) {
-      Exchange* ex = Find(id);
-      if (!ex || !ex->want_read) continue;
-      // Bytes already read ahead are delivered at the end of this drive; read on (within the
-      // coalescing limit) to add what else the socket holds now.
-      if (!ex->pending.empty() || ex->ended) ListForFlush(ex);
-      if (!ex->pending.full() && !ex->ended) PushBodyTask(ex);
-      ArmBodyDeadline(ex);
-    }
-  }
+  DrainQueue(want_read_, [this](uint64_t id) {
+    Exchange* ex = Find(id);
+    if (!ex || !ex->want_read) return;
+    // Bytes already read ahead are delivered at the end of this drive; read on (within the
+    // coalescing limit) to add what else the socket holds now.
+    if (!ex->pending.empty() || ex->ended) ListForFlush(ex);
+    if (!ex->pending.full() && !ex->ended) PushBodyTask(ex);
+    ArmBodyDeadline(ex);
+  });
 }
 
 // The body timeout runs while JS waits for data and hyper has none yet.
@@ -605,21 +601,18 @@ void Connection::ListForFlush(Exchange* ex) {
 
 // End of a drive: heads, the body bytes JS asked for (one coalesced Buffer per exchange), ends.
 void Connection::FlushDeliveries() {
-  if (to_flush_.empty()) return;
-  std::vector<uint64_t> ids;
-  ids.swap(to_flush_);
-  for (uint64_t id : ids) {
+  DrainQueue(to_flush_, [this](uint64_t id) {
     Exchange* ex = Find(id);
-    if (!ex) continue;
+    if (!ex) return;
     ex->flush_listed = false;
-    if (ex->detached) continue;
+    if (ex->detached) return;
     if (ex->head && !ex->head_emitted) {
       bool complete = ex->ended && ex->pending.empty();
       ex->head->ended = complete;
       EmitHead(ex);
       if (complete) {
         RemoveExchange(id);
-        continue;
+        return;
       }
     }
     if (ex->want_read && !ex->pending.empty()) {
@@ -632,12 +625,12 @@ void Connection::FlushDeliveries() {
     if (ex->ended && ex->pending.empty()) {
       if (ex->collect.dest && ex->collect.filled != ex->collect.size) {
         FailExchange(ex, LengthMismatch(ex, ex->collect.filled));  // never a half-filled buffer
-        continue;
+        return;
       }
       Emit(protocol::kEnd, id);
       RemoveExchange(id);
     }
-  }
+  });
 }
 
 // HTTP/2: the server retires the connection. No new streams; those above its last stream

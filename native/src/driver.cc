@@ -81,15 +81,10 @@ void Driver::OnCheck(uv_check_t* h) {
 }
 
 void Driver::DriveDirty() {
-  std::vector<RefPtr<Connection>> batch;
-  batch.swap(dirty_);
-  for (RefPtr<Connection>& c : batch) {
+  DrainQueue(dirty_, [](RefPtr<Connection>& c) {
     c->set_dirty(false);
     c->Drive();
-  }
-  batch.clear();
-  // The next turn reuses this capacity (unless drives marked connections dirty meanwhile).
-  if (dirty_.empty()) dirty_.swap(batch);
+  });
 }
 
 void Driver::DeliverEvents() {
